@@ -1,0 +1,121 @@
+"""Test support: building apps, tokens, the seed document's happy path, and a live uvicorn server on loopback."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from mock_server.clock import parse_instant
+from mock_server.domain import auth
+from mock_server.runtime import Runtime
+from mock_server.settings import Settings
+
+START = "2026-05-07T12:00:00.000Z"
+DEV = "dev-partner"
+SAMPLE_ATTRIBUTES: dict[str, Any] = {
+    "underlyingCompanySlug": "co_acme",
+    "currency": "USD",
+    "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}],
+}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def settings(**overrides: Any) -> Settings:
+    base: dict[str, Any] = {"clock_mode": "manual", "seed": 1, "clock_start": START}
+    return Settings(**{**base, **overrides})
+
+
+def runtime(app: Starlette) -> Runtime:
+    rt: Runtime = app.state.rt
+    return rt
+
+
+def bearer(app: Starlette, client_id: str = DEV) -> dict[str, str]:
+    rt = runtime(app)
+    grant = auth.issue_token(rt.store, rt.clock, rt.ids, rt.settings, client_id)
+    return {"Authorization": f"Bearer {grant.access_token}"}
+
+
+def now(app: Starlette) -> datetime:
+    return runtime(app).clock.now()
+
+
+def events(app: Starlette, event_type: str | None = None) -> list[dict[str, Any]]:
+    rows = runtime(app).store.all("SELECT body FROM events ORDER BY seq")
+    bodies = [json.loads(r["body"]) for r in rows]
+    return [b for b in bodies if event_type is None or b["eventType"] == event_type]
+
+
+def create_spv_request(client: TestClient, headers: dict[str, str], attributes: dict[str, Any] | None = None,
+                       key: str | None = None) -> Any:
+    body = {"templateId": "syndicate_secondary", "templateVersion": "1.0.0",
+            "attributes": attributes or SAMPLE_ATTRIBUTES}
+    return client.post("/v1/spv-requests", json=body, headers={**headers, "Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def approved_spv(client: TestClient, headers: dict[str, str]) -> dict[str, Any]:
+    """Create and approve an SPV request; returns the approved resource."""
+    slug = create_spv_request(client, headers).json()["spvRequestSlug"]
+    response = client.post(f"/_mock/admin/spv-requests/{slug}/approve")
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def investor(client: TestClient, headers: dict[str, str], partner_id: str = "acme-inv-1") -> str:
+    row = {"partnerInvestorId": partner_id, "email": "alice@example.com", "firstName": "Alice",
+           "lastName": "Liddell", "dateOfBirth": "1985-04-12", "countryOfResidence": "AE"}
+    response = client.post("/v1/investors", json={"investors": [row]}, headers=headers)
+    return str(response.json()["results"][0]["zestPersonId"])
+
+
+def subscription(client: TestClient, headers: dict[str, str]) -> tuple[str, str, str]:
+    """An approved SPV with one pending subscription: (vehicle slug, person id, subscription slug)."""
+    spv = approved_spv(client, headers)
+    vehicle = spv["materialisedRefs"]["vehicleSlug"]
+    share_class = spv["feesAndCarry"]["shareClasses"][0]["slug"]
+    person = investor(client, headers)
+    row = {"zestPersonId": person, "lumpSum": {"currency": "USD", "value": "50000.00"}, "shareClassSlug": share_class,
+           "partnerSubscriptionId": "acme-sub-1"}
+    response = client.post(f"/v1/spvs/{vehicle}/subscriptions", json={"subscriptions": [row]}, headers=headers)
+    assert response.status_code == 201, response.text
+    return vehicle, person, response.json()["results"][0]["subscriptionSlug"]
+
+
+def at(text: str) -> datetime:
+    return parse_instant(text)
+
+
+@contextlib.contextmanager
+def live_server(make_app: Callable[[str], Starlette]) -> Iterator[tuple[str, Starlette]]:
+    """Serve ``make_app(base_url)`` with uvicorn in a thread on a pre-bound loopback port; yields (URL, app)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = make_app(url)
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.005)  # waiting for the server thread to bind, not for async work
+    try:
+        yield url, app
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

@@ -1,0 +1,82 @@
+"""``create_app(settings)``: the one place that wires settings, runtime, routes, error rendering and lifespan."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from mock_server import __version__
+from mock_server.control import admin
+from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
+from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
+from mock_server.http.operations import Operation, build_routes
+from mock_server.models import InvestorCreateRow
+from mock_server.openapi import build_document
+from mock_server.runtime import Runtime
+from mock_server.settings import Settings
+
+log = logging.getLogger("zest_mock")
+
+
+def all_operations() -> list[Operation]:
+    return [
+        *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
+        *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
+    ]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    rt = Runtime.build(settings)
+    operations = all_operations()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            rt.close()
+
+    app = Starlette(
+        routes=build_routes(operations),
+        exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+    app.state.rt = rt
+    app.state.openapi = {
+        "partner": build_document(
+            operations, plane="partner", title="Zest Partner API (zest-mock)", version=__version__,
+            description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow],
+        ),
+        "control": build_document(
+            operations, plane="control", title="zest-mock control plane", version=__version__,
+            description="Test-only endpoints under /_mock: admin actions, clock, webhooks, faults, state.",
+        ),
+    }
+    return app
+
+
+async def _zest_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ZestError)
+    return error_response(exc, request.app.state.rt.ids.uuid4)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    error: ZestError
+    if exc.status_code == 404:
+        error = NotFound(f"no route for {request.method} {request.url.path}")
+    else:
+        error = InvalidRequest(str(exc.detail), status=exc.status_code, headers=exc.headers)
+    return error_response(error, request.app.state.rt.ids.uuid4)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(InternalError("unexpected server error; quote the errorId"), request.app.state.rt.ids.uuid4)

@@ -1,0 +1,64 @@
+"""Control routes that play the Zest admin: approve or reject SPV requests, complete funded subscriptions."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import Response
+
+from mock_server.domain import spv_requests, subscriptions
+from mock_server.http.bodies import json_response, read_json
+from mock_server.http.common import errors
+from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.models import SpvRequestResponse, SubscriptionResult, dump
+from mock_server.validation import parse_model
+
+
+class RejectBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class CompleteBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    emit: Literal["sync", "reconciler"] = "sync"
+
+
+async def approve(call: Call) -> Response:
+    with call.rt.store.tx():
+        result = spv_requests.approve(call.rt, call.request.path_params["slug"])
+    return json_response(dump(result))
+
+
+async def reject(call: Call) -> Response:
+    body = parse_model(RejectBody, await read_json(call.request, 64 * 1024))
+    with call.rt.store.tx():
+        result = spv_requests.reject(call.rt, call.request.path_params["slug"], body.reason)
+    return json_response(dump(result))
+
+
+async def complete(call: Call) -> Response:
+    body = CompleteBody()
+    if await call.request.body():
+        body = parse_model(CompleteBody, await read_json(call.request, 64 * 1024))
+    with call.rt.store.tx():
+        row = subscriptions.complete(call.rt, call.request.path_params["subscriptionSlug"], emit=body.emit == "sync")
+    return json_response(dump(subscriptions.to_result(row)))
+
+
+_SLUG = (Param("slug", "path", {"type": "string"}, True),)
+OPERATIONS = [
+    Operation("POST", "/_mock/admin/spv-requests/{slug}/approve", "adminApproveSpvRequest", "Mock admin",
+              "Approve a pending SPV request (materialises the SPV)", approve,
+              {200: Answer("Approved", SpvRequestResponse), **errors(404, 409)}, params=_SLUG, plane="control"),
+    Operation("POST", "/_mock/admin/spv-requests/{slug}/reject", "adminRejectSpvRequest", "Mock admin",
+              "Reject a pending SPV request", reject,
+              {200: Answer("Rejected", SpvRequestResponse), **errors(400, 404, 409)}, params=_SLUG,
+              body=Body("application/json", RejectBody), plane="control"),
+    Operation("POST", "/_mock/admin/subscriptions/{subscriptionSlug}/complete", "adminCompleteSubscription",
+              "Mock admin", "Mark a funded subscription completed", complete,
+              {200: Answer("Completed", SubscriptionResult), **errors(400, 404, 409)},
+              params=(Param("subscriptionSlug", "path", {"type": "string"}, True),),
+              body=Body("application/json", CompleteBody), plane="control"),
+]

@@ -1,0 +1,139 @@
+"""Authentication: the RFC 7523 JWT-bearer exchange and bearer-token checks, all against the simulated clock.
+
+Assertions must be EdDSA, signed by the partner's registered key, with ``aud`` exactly the configured audience,
+``sub == client_id``, and ``iat``/``exp`` inside a small leeway of simulated now. Access tokens are HS256 JWTs
+signed with a per-instance secret, so they survive a restart with a state file and expire on simulated time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from mock_server.clock import Clock
+from mock_server.domain import partners
+from mock_server.domain.partners import Partner
+from mock_server.errors import Forbidden, InvalidRequest, InvalidToken
+from mock_server.ids import IdGenerator
+from mock_server.settings import Settings
+from mock_server.store import Store
+
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+MAX_TOKEN_CHARS = 8192
+_SECRET_KEY = "access_token_secret"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenGrant:
+    access_token: str
+    expires_in: int
+    refresh_token: str
+    client_id: str
+
+
+def exchange(
+    store: Store, clock: Clock, ids: IdGenerator, settings: Settings, grant_type: str | None, assertion: str | None
+) -> TokenGrant:
+    """Check a signed assertion and issue an access token for its partner."""
+    if grant_type != GRANT_TYPE:
+        raise InvalidRequest(f"grant_type must be {GRANT_TYPE}")
+    if not assertion:
+        raise InvalidRequest("assertion is required")
+    partner = _check_assertion(store, clock, settings, assertion)
+    return issue_token(store, clock, ids, settings, partner.client_id)
+
+
+def issue_token(store: Store, clock: Clock, ids: IdGenerator, settings: Settings, client_id: str) -> TokenGrant:
+    """An access token for ``client_id`` (also what the control plane hands out without the JWT dance)."""
+    now = int(clock.now().timestamp())
+    claims = {"sub": client_id, "client_id": client_id, "iat": now, "exp": now + settings.token_ttl_seconds,
+              "jti": ids.hex("", 8)}
+    token = jwt.encode(claims, _secret(store, ids), algorithm="HS256")
+    return TokenGrant(token, settings.token_ttl_seconds, ids.hex("zrt_", 24), client_id)
+
+
+def authenticate(store: Store, clock: Clock, ids: IdGenerator, authorization: str | None) -> Partner:
+    """The partner behind an ``Authorization: Bearer`` header, or 401 ``invalid_token``."""
+    if not authorization:
+        raise InvalidToken("missing bearer token: send Authorization: Bearer <accessToken>")
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
+        raise InvalidToken("malformed Authorization header: expected 'Bearer <accessToken>'")
+    try:
+        claims = jwt.decode(token, _secret(store, ids), algorithms=["HS256"],
+                            options={"require": ["sub", "exp"], "verify_exp": False, "verify_iat": False})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("bearer token is not a valid access token") from exc
+    if claims["exp"] <= clock.now().timestamp():
+        raise InvalidToken("access token has expired: exchange a new assertion")
+    partner = partners.find(store, str(claims["sub"]))
+    if partner is None:
+        raise InvalidToken("access token belongs to no registered partner")
+    return partner
+
+
+def require_provisioned(partner: Partner) -> None:
+    if not partner.provisioned:
+        raise Forbidden(f"partner application {partner.client_id!r} is not provisioned for the partner API")
+
+
+def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: str) -> Partner:
+    if len(assertion) > MAX_TOKEN_CHARS:
+        raise InvalidToken("assertion is too large")
+    try:
+        header = jwt.get_unverified_header(assertion)
+        unverified = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("assertion is not a well-formed JWT") from exc
+    if header.get("alg") != "EdDSA":
+        raise InvalidToken(f"assertion algorithm {header.get('alg')!r} is not accepted: sign with EdDSA (Ed25519)")
+    client_id = unverified.get("client_id")
+    if not isinstance(client_id, str) or not client_id or unverified.get("sub") != client_id:
+        raise InvalidToken("assertion must carry sub and client_id, and they must be equal")
+    partner = partners.find(store, client_id)
+    if partner is None:
+        raise InvalidToken(f"client_id {client_id!r} is not registered")
+    claims = _verify_signature(assertion, partner, settings)
+    _check_times(claims, clock, settings)
+    if partner.issuer and claims.get("iss") != partner.issuer:
+        raise InvalidToken("assertion iss does not match the partner's registered issuer")
+    return partner
+
+
+def _verify_signature(assertion: str, partner: Partner, settings: Settings) -> dict[str, Any]:
+    try:
+        return jwt.decode(
+            assertion, partner.public_key_pem, algorithms=["EdDSA"], audience=settings.expected_audience,
+            options={"require": ["sub", "aud", "iat", "exp"], "verify_exp": False, "verify_iat": False,
+                     "verify_nbf": False},
+        )
+    except jwt.InvalidAudienceError as exc:
+        raise InvalidToken(f"assertion aud must be exactly {settings.expected_audience}") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        raise InvalidToken(f"assertion is missing the {exc.claim!r} claim") from exc
+    except jwt.PyJWTError as exc:
+        raise InvalidToken("assertion signature does not verify with the registered key") from exc
+
+
+def _check_times(claims: dict[str, Any], clock: Clock, settings: Settings) -> None:
+    now, leeway = clock.now().timestamp(), settings.jwt_leeway_seconds
+    iat, exp = claims["iat"], claims["exp"]
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (iat, exp)):
+        raise InvalidToken("assertion iat and exp must be Unix seconds")
+    if iat > now + leeway:
+        raise InvalidToken("assertion iat is in the future beyond the allowed clock drift")
+    if exp < now - leeway:
+        raise InvalidToken("assertion has expired")
+    if exp <= iat or exp - iat > settings.max_assertion_lifetime_seconds:
+        raise InvalidToken(f"assertion lifetime must be 1..{settings.max_assertion_lifetime_seconds} s (exp - iat)")
+
+
+def _secret(store: Store, ids: IdGenerator) -> str:
+    secret = store.get_meta(_SECRET_KEY)
+    if secret is None:
+        secret = ids.hex("", 32)
+        store.set_meta(_SECRET_KEY, secret)
+    return secret

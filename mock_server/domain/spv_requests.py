@@ -1,0 +1,125 @@
+"""SPV requests: create (validated against the contract template), read, list, cancel, and the admin's review.
+
+State machine: pending-review -> approved | rejected | cancelled, all three terminal. Approval materialises the
+SPV (opportunity, vehicle, SP, SPC slugs) and its share classes; the vehicle slug is what subscriptions address.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mock_server.clock import format_instant
+from mock_server.domain.partners import Partner
+from mock_server.errors import Conflict, NotFound
+from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse
+from mock_server.runtime import Runtime
+from mock_server.store import Row, dumps, loads
+from mock_server.webhooks import events
+
+PENDING = "pending-review"
+_SELECT = "SELECT r.*, p.tenant_slug FROM spv_requests r JOIN partners p ON p.client_id = r.client_id"
+
+
+def create(rt: Runtime, partner: Partner, body: SpvRequestCreate) -> SpvRequestResponse:
+    rt.contracts.validate(body.templateId, body.templateVersion, body.attributes)
+    now = format_instant(rt.clock.now())
+    slug = rt.ids.slug("svr_")
+    rt.store.run(
+        "INSERT INTO spv_requests (slug, client_id, status, template_id, template_version, attributes, created_at, "
+        "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        slug, partner.client_id, PENDING, body.templateId, body.templateVersion, dumps(body.attributes), now, now,
+    )
+    return _emit_and_read(rt, partner.client_id, slug, "spv_request.created")
+
+
+def get(rt: Runtime, client_id: str, slug: str) -> SpvRequestResponse:
+    return to_response(_row(rt, client_id, slug))
+
+
+def list_page(rt: Runtime, client_id: str, page: int, per_page: int, status: str | None) -> AggregationResponse:
+    where, args = "r.client_id = ?", [client_id]
+    if status:
+        where, args = where + " AND r.status = ?", [*args, status]
+    total = rt.store.one(f"SELECT COUNT(*) AS n FROM spv_requests r WHERE {where}", *args)
+    rows = rt.store.all(f"{_SELECT} WHERE {where} ORDER BY r.created_at DESC, r.seq DESC LIMIT ? OFFSET ?",
+                        *args, per_page, (page - 1) * per_page)
+    return AggregationResponse(documents=[to_response(r) for r in rows], count=total["n"] if total else 0,
+                               skip=(page - 1) * per_page, limit=per_page)
+
+
+def cancel(rt: Runtime, client_id: str, slug: str) -> SpvRequestResponse:
+    _require_pending(_row(rt, client_id, slug), "cancelled")
+    now = format_instant(rt.clock.now())
+    rt.store.run("UPDATE spv_requests SET status = 'cancelled', cancelled_at = ?, updated_at = ? WHERE slug = ?",
+                 now, now, slug)
+    return _emit_and_read(rt, client_id, slug, "spv_request.cancelled")
+
+
+def approve(rt: Runtime, slug: str) -> SpvRequestResponse:
+    row = _require_pending(_any_row(rt, slug), "approved")
+    now = format_instant(rt.clock.now())
+    refs = {"opportunitySlug": rt.ids.slug("opp_"), "vehicleSlug": rt.ids.slug("veh_"),
+            "spSlug": rt.ids.slug("sp_"), "spcSlug": rt.ids.slug("spc_")}
+    attributes = loads(row["attributes"])
+    share_classes = rt.contracts.materialise_share_classes(attributes)
+    rt.store.run(
+        "UPDATE spv_requests SET status = 'approved', approved_at = ?, updated_at = ?, materialised_refs = ?, "
+        "fees_and_carry = ? WHERE slug = ?", now, now, dumps(refs), dumps({"shareClasses": share_classes}), slug,
+    )
+    rt.store.run(
+        "INSERT INTO spvs (vehicle_slug, client_id, spv_request_slug, currency, share_classes) VALUES (?, ?, ?, ?, ?)",
+        refs["vehicleSlug"], row["client_id"], slug, attributes.get("currency", ""), dumps(share_classes),
+    )
+    return _emit_and_read(rt, row["client_id"], slug, "spv_request.completed")
+
+
+def reject(rt: Runtime, slug: str, reason: str) -> SpvRequestResponse:
+    row = _require_pending(_any_row(rt, slug), "rejected")
+    now = format_instant(rt.clock.now())
+    rt.store.run(
+        "UPDATE spv_requests SET status = 'rejected', rejected_at = ?, updated_at = ?, rejection_reason = ? "
+        "WHERE slug = ?", now, now, reason, slug,
+    )
+    return _emit_and_read(rt, row["client_id"], slug, "spv_request.rejected")
+
+
+def pending_slugs(rt: Runtime) -> list[str]:
+    return [r["slug"] for r in rt.store.all("SELECT slug FROM spv_requests WHERE status = ? ORDER BY seq", PENDING)]
+
+
+def to_response(row: Row) -> SpvRequestResponse:
+    fields: dict[str, Any] = {
+        "spvRequestSlug": row["slug"], "status": row["status"], "templateId": row["template_id"],
+        "templateVersion": row["template_version"], "tenantSlug": row["tenant_slug"], "clientId": row["client_id"],
+        "attributes": loads(row["attributes"]), "createdAt": row["created_at"], "updatedAt": row["updated_at"],
+        "rejectionReason": row["rejection_reason"], "cancelledAt": row["cancelled_at"],
+        "approvedAt": row["approved_at"], "materialisedRefs": loads(row["materialised_refs"]),
+        "feesAndCarry": loads(row["fees_and_carry"]),
+    }
+    return SpvRequestResponse.model_validate(fields)
+
+
+def _emit_and_read(rt: Runtime, client_id: str, slug: str, event_type: str) -> SpvRequestResponse:
+    row = _row(rt, client_id, slug)
+    events.emit(rt.store, rt.ids, client_id, event_type, events.spv_request_data(row), rt.clock.now())
+    return to_response(row)
+
+
+def _row(rt: Runtime, client_id: str, slug: str) -> Row:
+    row = rt.store.one(f"{_SELECT} WHERE r.slug = ? AND r.client_id = ?", slug, client_id)
+    if row is None:
+        raise NotFound(f"SPV request {slug!r} does not exist or is not visible to this client")
+    return row
+
+
+def _any_row(rt: Runtime, slug: str) -> Row:
+    row = rt.store.one(f"{_SELECT} WHERE r.slug = ?", slug)
+    if row is None:
+        raise NotFound(f"SPV request {slug!r} does not exist")
+    return row
+
+
+def _require_pending(row: Row, target: str) -> Row:
+    if row["status"] != PENDING:
+        raise Conflict(f"SPV request {row['slug']} is {row['status']}; only a pending-review request can be {target}")
+    return row

@@ -1,0 +1,1 @@
+"""Partner API routes, thin: parse the request, call the domain, serialize the answer."""

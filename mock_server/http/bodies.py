@@ -1,0 +1,67 @@
+"""Reading request bodies: JSON with a size cap and a content-type check, closed models, urlencoded forms.
+
+Malformed input becomes a 400 in the Zest envelope (``invalid_request`` for syntax, ``validation_error`` with one
+entry per failing field for schema), never a framework 422 and never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from mock_server.errors import InvalidRequest, PayloadTooLarge
+from mock_server.store import dumps
+
+
+async def read_bytes(request: Request, limit: int) -> bytes:
+    """The whole body, refused with 413 as soon as it passes ``limit`` (declared or streamed)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is over {limit} bytes")
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"request body is over {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect as exc:
+        raise InvalidRequest("client disconnected before the body was complete") from exc
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The parsed JSON body of a JSON endpoint."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise InvalidRequest(f"Content-Type must be application/json, not {media_type or 'absent'!r}")
+    raw = await read_bytes(request, limit)
+    try:
+        return json.loads(raw)
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest("request body is not UTF-8") from exc
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+    except RecursionError as exc:
+        raise InvalidRequest("malformed JSON: nested too deeply") from exc
+
+
+async def read_form(request: Request, limit: int) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as single values (the first of repeats)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/x-www-form-urlencoded":
+        raise InvalidRequest("Content-Type must be application/x-www-form-urlencoded")
+    raw = await read_bytes(request, limit)
+    try:
+        parsed = parse_qs(raw.decode(), keep_blank_values=True, strict_parsing=False, max_num_fields=50)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise InvalidRequest("malformed form body") from exc
+    return {key: values[0] for key, values in parsed.items()}
+
+
+def json_response(payload: Any, status: int = 200) -> Response:
+    return Response(dumps(payload).encode(), status_code=status, media_type="application/json")

@@ -1,0 +1,25 @@
+"""Shared pieces of the operation declarations: error answers and header parameters."""
+
+from __future__ import annotations
+
+from mock_server.http.operations import Answer, Param
+from mock_server.models import PartnerErrorResponse
+
+_MEANINGS = {
+    400: "Invalid request or validation error",
+    401: "Missing, malformed or expired bearer token",
+    403: "Partner application not provisioned for the partner API",
+    404: "Resource absent or not visible to the caller",
+    409: "Conflict: Idempotency-Key reuse with another body, terminal status, or strict order",
+    413: "File too large (over 10 MiB)",
+    415: "Unsupported media type (PDF, JPEG, PNG, WEBP only)",
+}
+
+
+def errors(*statuses: int) -> dict[int, Answer]:
+    return {s: Answer(_MEANINGS[s], PartnerErrorResponse) for s in statuses}
+
+
+def idempotency_key(required: bool) -> Param:
+    return Param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 255}, required,
+                 "One key per logical request, reused on every retry (a v4 UUID is a good choice).")

@@ -1,0 +1,61 @@
+"""Routes of the Investors and Subscriptions tags: bulk investor onboarding and bulk subscription creation."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from mock_server.domain import auth, investors, subscriptions
+from mock_server.http.bodies import read_json
+from mock_server.http.common import errors, idempotency_key
+from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.writes import run_write
+from mock_server.models import (
+    InvestorBulkCreate,
+    InvestorBulkResponse,
+    SubscriptionBulkCreate,
+    SubscriptionBulkResponse,
+    dump,
+)
+from mock_server.validation import parse_model
+
+
+async def bulk_investors(call: Call) -> Response:
+    auth.require_provisioned(call.partner)
+    data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
+
+    def effect() -> tuple[int, object]:
+        rows = parse_model(InvestorBulkCreate, data).investors
+        return 200, dump(investors.bulk_create(call.rt, call.partner, rows))
+
+    return run_write(call, data, effect, key_required=False)
+
+
+async def bulk_subscriptions(call: Call) -> Response:
+    auth.require_provisioned(call.partner)
+    data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
+    spv_slug = call.request.path_params["spv_slug"]
+
+    def effect() -> tuple[int, object]:
+        body = parse_model(SubscriptionBulkCreate, data)
+        return 201, dump(subscriptions.bulk_create(call.rt, call.partner, spv_slug, body))
+
+    return run_write(call, data, effect, key_required=False)
+
+
+OPERATIONS = [
+    Operation(
+        "POST", "/v1/investors", "bulkCreateInvestors", "Investors", "Bulk create investors", bulk_investors,
+        {200: Answer("Per-row results; a failing row never fails the batch", InvestorBulkResponse),
+         **errors(400, 401, 403, 409)},
+        secured=True, params=(idempotency_key(False),), body=Body("application/json", InvestorBulkCreate),
+    ),
+    Operation(
+        "POST", "/v1/spvs/{spv_slug}/subscriptions", "createSubscriptions", "Subscriptions",
+        "Create subscriptions for one SPV", bulk_subscriptions,
+        {201: Answer("Created, all rows pending", SubscriptionBulkResponse), **errors(400, 401, 403, 404, 409)},
+        secured=True,
+        params=(Param("spv_slug", "path", {"type": "string"}, True, "The vehicle slug of an approved SPV request"),
+                idempotency_key(False)),
+        body=Body("application/json", SubscriptionBulkCreate),
+    ),
+]

@@ -1,0 +1,89 @@
+"""Routes of the SPV Requests tag: create (idempotent), list, get, cancel."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from mock_server.domain import auth, spv_requests
+from mock_server.errors import FieldError, InvalidRequest
+from mock_server.http.bodies import json_response, read_json
+from mock_server.http.common import errors, idempotency_key
+from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.writes import run_write
+from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse, SpvRequestStatus, dump
+from mock_server.validation import parse_model
+
+_STATUSES = [s.value for s in SpvRequestStatus]
+_SLUG = Param("slug", "path", {"type": "string"}, True, "SPV request slug, e.g. svr_a1b2c3")
+
+
+async def create(call: Call) -> Response:
+    auth.require_provisioned(call.partner)
+    data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
+
+    def effect() -> tuple[int, object]:
+        return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data)))
+
+    return run_write(call, data, effect, key_required=True)
+
+
+async def list_requests(call: Call) -> Response:
+    query = call.request.query_params
+    per_page = _int_param(query.get("perPage"), "perPage", 10, 1, 100)
+    page = _int_param(query.get("page"), "page", 1, 1, 10**9)
+    status = query.get("status")
+    if status is not None and status not in _STATUSES:
+        raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)}")
+    result = spv_requests.list_page(call.rt, call.partner.client_id, page, per_page, status)
+    return json_response(dump(result))
+
+
+async def get_request(call: Call) -> Response:
+    return json_response(dump(spv_requests.get(call.rt, call.partner.client_id, call.request.path_params["slug"])))
+
+
+async def cancel(call: Call) -> Response:
+    with call.rt.store.tx():
+        result = spv_requests.cancel(call.rt, call.partner.client_id, call.request.path_params["slug"])
+    return json_response(dump(result))
+
+
+def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidRequest(f"{name} must be an integer from {low} to {high}",
+                             field_errors=[FieldError(name, "format", f"{name} must be {low}..{high}", raw)])
+    return int(raw)
+
+
+OPERATIONS = [
+    Operation(
+        "GET", "/v1/spv-requests", "listSpvRequests", "SPV Requests", "List SPV requests", list_requests,
+        {200: Answer("A page of the caller's SPV requests, newest first", AggregationResponse), **errors(400, 401)},
+        secured=True,
+        params=(
+            Param("perPage", "query", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}),
+            Param("page", "query", {"type": "integer", "minimum": 1, "default": 1}),
+            Param("status", "query", {"type": "string", "enum": _STATUSES}),
+        ),
+    ),
+    Operation(
+        "POST", "/v1/spv-requests", "createSpvRequest", "SPV Requests", "Create an SPV request", create,
+        {201: Answer("Created, pending review", SpvRequestResponse), **errors(400, 401, 403, 404, 409)},
+        secured=True, params=(idempotency_key(True),), body=Body("application/json", SpvRequestCreate),
+        links={201: {
+            "GetSpvRequest": {"operationId": "getSpvRequest", "parameters": {"slug": "$response.body#/spvRequestSlug"}},
+            "CancelSpvRequest": {"operationId": "cancelSpvRequest",
+                                 "parameters": {"slug": "$response.body#/spvRequestSlug"}},
+        }},
+    ),
+    Operation(
+        "GET", "/v1/spv-requests/{slug}", "getSpvRequest", "SPV Requests", "Get an SPV request", get_request,
+        {200: Answer("The SPV request", SpvRequestResponse), **errors(401, 404)}, secured=True, params=(_SLUG,),
+    ),
+    Operation(
+        "DELETE", "/v1/spv-requests/{slug}", "cancelSpvRequest", "SPV Requests", "Cancel an SPV request", cancel,
+        {200: Answer("Cancelled", SpvRequestResponse), **errors(401, 404, 409)}, secured=True, params=(_SLUG,),
+    ),
+]

@@ -1,0 +1,34 @@
+"""Seeded id generation: every id, secret and errorId the mock makes comes from here."""
+
+from __future__ import annotations
+
+import os
+import random
+import string
+import uuid
+
+_ALPHABET = string.ascii_lowercase + string.digits
+
+
+class IdGenerator:
+    """Draws ids from one ``random.Random``; the same seed gives the same ids in the same order."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.reseed(seed)
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
+        self._rng = random.Random(self.seed)
+
+    def slug(self, prefix: str, length: int = 10) -> str:
+        """``svr_k3j9x0a2bq``-style: prefix + lowercase alphanumerics."""
+        return prefix + "".join(self._rng.choices(_ALPHABET, k=length))
+
+    def hex(self, prefix: str, nbytes: int) -> str:
+        return prefix + self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
+
+    def uuid4(self) -> str:
+        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def event_id(self) -> str:
+        return self.hex("wde_", 8)

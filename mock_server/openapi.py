@@ -1,0 +1,107 @@
+"""The mock's own OpenAPI 3.1 documents, generated from its operation declarations and pydantic models.
+
+One builder serves both planes: ``/openapi.json`` (the partner API, same paths, operationIds, parameters and
+schema names as the published document, with the status codes the mock really answers) and
+``/_mock/openapi.json`` (the control plane).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from mock_server.http.operations import Answer, Operation
+
+REF = "#/components/schemas/{model}"
+
+
+def build_document(
+    operations: Sequence[Operation], *, plane: str, title: str, version: str, description: str,
+    extra_models: Iterable[type[BaseModel]] = (),
+) -> dict[str, Any]:
+    chosen = [op for op in operations if op.plane == plane]
+    models = _models(chosen, extra_models)
+    paths: dict[str, dict[str, Any]] = {}
+    for op in chosen:
+        paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": description},
+        "paths": paths,
+        "components": {"schemas": _schemas(models)},
+    }
+    if any(op.secured for op in chosen):
+        document["components"]["securitySchemes"] = {"HTTPBearer": {"type": "http", "scheme": "bearer"}}
+    return document
+
+
+def _operation(op: Operation) -> dict[str, Any]:
+    spec: dict[str, Any] = {"tags": [op.tag], "summary": op.summary, "operationId": op.operation_id}
+    if op.description:
+        spec["description"] = op.description
+    if op.secured:
+        spec["security"] = [{"HTTPBearer": []}]
+    if op.params:
+        spec["parameters"] = [
+            {"name": p.name, "in": p.location, "required": p.required or p.location == "path", "schema": p.schema,
+             **({"description": p.description} if p.description else {})}
+            for p in op.params
+        ]
+    if op.body is not None:
+        content: dict[str, Any] = {"schema": _ref(op.body.model)}
+        if op.body.encoding:
+            content["encoding"] = op.body.encoding
+        spec["requestBody"] = {"required": True, "content": {op.body.media_type: content}}
+    spec["responses"] = {str(status): _answer(answer, op.links.get(status)) for status, answer in op.answers.items()}
+    return spec
+
+
+def _answer(answer: Answer, links: dict[str, Any] | None) -> dict[str, Any]:
+    spec: dict[str, Any] = {"description": answer.description}
+    if answer.model is not None:
+        spec["content"] = {answer.media_type: {"schema": _ref(answer.model)}}
+    elif answer.media_type != "application/json":
+        spec["content"] = {answer.media_type: {"schema": {"type": "string"}}}
+    if answer.headers:
+        spec["headers"] = answer.headers
+    if links:
+        spec["links"] = links
+    return spec
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+def _models(operations: Sequence[Operation], extra: Iterable[type[BaseModel]]) -> list[type[BaseModel]]:
+    found: dict[str, type[BaseModel]] = {m.__name__: m for m in extra}
+    for op in operations:
+        if op.body is not None:
+            found[op.body.model.__name__] = op.body.model
+        for answer in op.answers.values():
+            if answer.model is not None:
+                found[answer.model.__name__] = answer.model
+    return list(found.values())
+
+
+def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
+    _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
+    return {name: _tidy(schema) for name, schema in sorted(top.get("$defs", {}).items())}
+
+
+def _tidy(node: Any) -> Any:
+    """``X | None = None`` fields become plain optional ``X`` (the mock omits them rather than sending null)."""
+    if isinstance(node, list):
+        return [_tidy(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    options = node.get("anyOf")
+    nullable = isinstance(options, list) and len(options) == 2 and {"type": "null"} in options
+    if nullable and node.get("default", 0) is None:
+        (kept,) = [o for o in options if o != {"type": "null"}]
+        rest = {k: v for k, v in node.items() if k not in ("anyOf", "default")}
+        return _tidy({**kept, **rest})
+    return {key: _tidy(value) for key, value in node.items()}

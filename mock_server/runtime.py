@@ -1,0 +1,43 @@
+"""The runtime of one mock instance: settings, store, clock, ids and contracts, built once by ``create_app``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mock_server.clock import Clock, format_instant, parse_instant
+from mock_server.domain import idempotency, partners
+from mock_server.domain.contracts import ContractRegistry
+from mock_server.ids import IdGenerator
+from mock_server.settings import Settings
+from mock_server.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    store: Store
+    clock: Clock
+    ids: IdGenerator
+    contracts: ContractRegistry
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        store = Store(settings.state_path)
+        start = parse_instant(settings.clock_start) if settings.clock_start else None
+        saved = store.get_meta("clock_now")
+        if saved and start is None:
+            start = parse_instant(saved)  # a state file resumes simulated time where it stopped
+        clock = Clock(settings.clock_mode, settings.clock_scale, start)
+        boots = int(store.get_meta("boots") or 0)
+        store.set_meta("boots", str(boots + 1))
+        # A restart on a state file must not replay the ids it already handed out: derive a new stream per boot.
+        ids = IdGenerator(settings.seed if settings.seed is None or boots == 0 else settings.seed * 1_000_003 + boots)
+        rt = cls(settings, store, clock, ids, ContractRegistry.load())
+        idempotency.clear_in_flight(store)
+        partners.ensure_dev_partner(store, clock, settings.webhook_url, settings.webhook_secret)
+        return rt
+
+    def close(self) -> None:
+        """Remember simulated now (a state file resumes from it) and close the store."""
+        self.store.set_meta("clock_now", format_instant(self.clock.now()))
+        self.store.close()

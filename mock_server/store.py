@@ -1,0 +1,155 @@
+"""SQLite state of one mock: the schema, the connection and its transactions.
+
+In memory unless a state file is given; then WAL on disk, so a restart resumes every resource, idempotency record,
+stored event, pending delivery and scheduled job. Domain modules own their queries; this module owns the tables.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS partners (
+    client_id TEXT PRIMARY KEY, public_key_pem TEXT NOT NULL, tenant_slug TEXT NOT NULL,
+    provisioned INTEGER NOT NULL DEFAULT 1, issuer TEXT, webhook_url TEXT, webhook_secret TEXT NOT NULL,
+    chaos TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spv_requests (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, slug TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
+    status TEXT NOT NULL, template_id TEXT NOT NULL, template_version TEXT NOT NULL, attributes TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, approved_at TEXT, rejected_at TEXT,
+    rejection_reason TEXT, cancelled_at TEXT, materialised_refs TEXT, fees_and_carry TEXT);
+CREATE INDEX IF NOT EXISTS spv_requests_client ON spv_requests (client_id, status);
+CREATE TABLE IF NOT EXISTS spvs (
+    vehicle_slug TEXT PRIMARY KEY, client_id TEXT NOT NULL, spv_request_slug TEXT NOT NULL,
+    currency TEXT NOT NULL, share_classes TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS investors (
+    person_id TEXT PRIMARY KEY, client_id TEXT NOT NULL, partner_investor_id TEXT NOT NULL, email TEXT NOT NULL,
+    first_name TEXT NOT NULL, last_name TEXT NOT NULL, date_of_birth TEXT NOT NULL, country_of_residence TEXT,
+    created_at TEXT NOT NULL, UNIQUE (client_id, partner_investor_id));
+CREATE TABLE IF NOT EXISTS subscriptions (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, slug TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
+    spv_slug TEXT NOT NULL, person_id TEXT NOT NULL, status TEXT NOT NULL, lump_sum TEXT NOT NULL,
+    share_class_slug TEXT NOT NULL, partner_subscription_id TEXT, created_at TEXT NOT NULL,
+    form_sha256 TEXT, form_uploaded_at TEXT, funding_sha256 TEXT, funding_uploaded_at TEXT,
+    funding_amount TEXT, funding_currency TEXT, wire_reference TEXT,
+    completed_at TEXT, completion_emitted INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS subscriptions_holder ON subscriptions (spv_slug, person_id);
+CREATE TABLE IF NOT EXISTS files (
+    sha256 TEXT PRIMARY KEY, content_type TEXT NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS idempotency (
+    client_id TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, state TEXT NOT NULL,
+    status INTEGER, content_type TEXT, body BLOB, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
+    PRIMARY KEY (client_id, key));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
+    event_type TEXT NOT NULL, occurred_at TEXT NOT NULL, body BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS events_client ON events (client_id, seq);
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, created_at TEXT NOT NULL, kind TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, client_id);
+CREATE TABLE IF NOT EXISTS attempts (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, event_id TEXT NOT NULL,
+    client_id TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, url TEXT, status_code INTEGER,
+    error TEXT, duration_ms REAL NOT NULL, outcome TEXT NOT NULL, next_attempt_at TEXT, fault TEXT);
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, due_at TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at, id);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+    operation_id TEXT, client_id TEXT, idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL,
+    duration_ms REAL NOT NULL, fault TEXT, resource TEXT);
+"""
+
+Row = dict[str, Any]
+
+
+class Store:
+    """One SQLite connection, owned by the app's lifespan (or a test)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self.conn = sqlite3.connect(
+            str(path) if path else ":memory:", isolation_level=None, check_same_thread=False
+        )
+        self.conn.row_factory = _dict_row
+        if path:
+            self.conn.execute("PRAGMA journal_mode=WAL")
+            self.conn.execute("PRAGMA synchronous=NORMAL")
+        self.conn.execute("PRAGMA busy_timeout=5000")
+        self.conn.executescript(SCHEMA)
+        self._depth = 0
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self.conn
+            finally:
+                self._depth -= 1
+            return
+        self.conn.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self.conn
+        except BaseException:
+            self._depth = 0
+            self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        self.conn.execute("COMMIT")
+
+    def one(self, sql: str, *args: Any) -> Row | None:
+        row: Row | None = self.conn.execute(sql, args).fetchone()
+        return row
+
+    def all(self, sql: str, *args: Any) -> list[Row]:
+        return list(self.conn.execute(sql, args).fetchall())
+
+    def run(self, sql: str, *args: Any) -> int:
+        """Execute a write; returns the last row id."""
+        return self.conn.execute(sql, args).lastrowid or 0
+
+    def get_meta(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", key)
+        return row["value"] if row else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 key, value)
+
+    def wipe(self, keep: tuple[str, ...] = ()) -> None:
+        """Delete every row of every table except those named in ``keep``."""
+        tables = [r["name"] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        with self.tx():
+            for table in tables:
+                if table not in keep and not table.startswith("sqlite_"):
+                    self.run(f"DELETE FROM {table}")
+        if self.path:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        if self.path:
+            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.conn.close()
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON for TEXT columns and wire bodies."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def loads(text: str | bytes | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
+    return {col[0]: value for col, value in zip(cursor.description, row, strict=True)}
