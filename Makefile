@@ -13,7 +13,7 @@ $(BIN)/zest-mock: pyproject.toml
 	@touch $@
 
 mock: $(BIN)/zest-mock
-	$(BIN)/zest-mock serve --port $(PORT)
+	$(BIN)/zest-mock serve --port $(PORT) --admin-policy demo
 
 test: $(BIN)/zest-mock
 	$(BIN)/ruff check .

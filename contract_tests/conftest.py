@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from receiver import Receiver, start_receiver, stop_receiver
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from support import bearer, settings
@@ -26,3 +27,10 @@ def client(app: Starlette) -> Iterator[TestClient]:
 @pytest.fixture
 def headers(app: Starlette) -> dict[str, str]:
     return bearer(app)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    started = start_receiver(Receiver())
+    yield started
+    stop_receiver(started)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 
@@ -12,7 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin
+from mock_server.control import admin, clock, webhooks
+from mock_server.domain import admin as domain_admin
+from mock_server.domain import policy
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
 from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
 from mock_server.http.operations import Operation, build_routes
@@ -28,20 +31,25 @@ def all_operations() -> list[Operation]:
     return [
         *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
         *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
+        *clock.OPERATIONS, *webhooks.OPERATIONS,
     ]
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     rt = Runtime.build(settings)
+    if settings.admin_policy:
+        policy.set_policy(rt, policy.parse(settings.admin_policy))
     operations = all_operations()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        register_jobs(rt)
+        rt.scheduler.start()
         try:
             yield
         finally:
-            rt.close()
+            await rt.close()
 
     app = Starlette(
         routes=build_routes(operations),
@@ -60,6 +68,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         ),
     }
     return app
+
+
+def register_jobs(rt: Runtime) -> None:
+    """What each kind of scheduled job does."""
+    rt.scheduler.register("deliver", rt.dispatcher.deliver)
+    rt.scheduler.register("admin_review", functools.partial(domain_admin.run_review, rt))
+    rt.scheduler.register("admin_complete", functools.partial(domain_admin.run_completion, rt))
+    rt.scheduler.register("reconcile", functools.partial(domain_admin.run_reconciler, rt))
 
 
 async def _zest_error(request: Request, exc: Exception) -> Response:

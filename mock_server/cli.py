@@ -11,6 +11,7 @@ import httpx
 import uvicorn
 
 from mock_server import __version__
+from mock_server.domain import policy
 from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.assertions import fetch_token
 from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
@@ -38,12 +39,16 @@ def main() -> None:
 @click.option("--public-url", help="URL partners reach the mock at (used in file URLs); default from host/port.")
 @click.option("--webhook-url", help="Webhook endpoint of the dev partner.")
 @click.option("--webhook-secret", help="Signing secret (whsec_...) of the dev partner.")
+@click.option("--admin-policy", help="Simulated admin: 'manual' (default), 'demo' (approve and complete after 60 s "
+              "each) or a JSON policy as accepted by PUT /_mock/admin/policy.")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
     if isinstance(options.get("audience"), str):
         options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
     try:
         settings = Settings.from_env(**options)
+        if settings.admin_policy:
+            policy.parse(settings.admin_policy)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     from mock_server.app import create_app

@@ -1,4 +1,4 @@
-"""The runtime of one mock instance: settings, store, clock, ids and contracts, built once by ``create_app``."""
+"""The runtime of one mock instance: settings, store, clock, ids, contracts, scheduler and webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from mock_server.clock import Clock, format_instant, parse_instant
 from mock_server.domain import idempotency, partners
 from mock_server.domain.contracts import ContractRegistry
 from mock_server.ids import IdGenerator
+from mock_server.scheduler import Scheduler
 from mock_server.settings import Settings
 from mock_server.store import Store
+from mock_server.webhooks.dispatcher import Dispatcher
 
 
 @dataclass
@@ -19,6 +21,8 @@ class Runtime:
     clock: Clock
     ids: IdGenerator
     contracts: ContractRegistry
+    scheduler: Scheduler
+    dispatcher: Dispatcher
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -32,12 +36,18 @@ class Runtime:
         store.set_meta("boots", str(boots + 1))
         # A restart on a state file must not replay the ids it already handed out: derive a new stream per boot.
         ids = IdGenerator(settings.seed if settings.seed is None or boots == 0 else settings.seed * 1_000_003 + boots)
-        rt = cls(settings, store, clock, ids, ContractRegistry.load())
+        rt = cls(settings, store, clock, ids, ContractRegistry.load(), Scheduler(store, clock),
+                 Dispatcher(store, clock, settings))
         idempotency.clear_in_flight(store)
         partners.ensure_dev_partner(store, clock, settings.webhook_url, settings.webhook_secret)
         return rt
 
-    def close(self) -> None:
-        """Remember simulated now (a state file resumes from it) and close the store."""
+    def remember_clock(self) -> None:
+        """Keep simulated now in the store, so a restart on a state file resumes from it."""
         self.store.set_meta("clock_now", format_instant(self.clock.now()))
+
+    async def close(self) -> None:
+        await self.scheduler.stop()
+        await self.dispatcher.close()
+        self.remember_clock()
         self.store.close()

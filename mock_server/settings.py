@@ -44,6 +44,7 @@ class Settings:
     webhook_url: str | None = None
     webhook_secret: str | None = None
     sign_with_simulated_time: bool = False
+    webhook_timeout_seconds: float = 10.0
     admin_policy: str | None = None
     scenario: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)

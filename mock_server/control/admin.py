@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
-from mock_server.domain import spv_requests, subscriptions
+from mock_server.domain import admin, policy, spv_requests, subscriptions
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
@@ -43,8 +43,19 @@ async def complete(call: Call) -> Response:
     if await call.request.body():
         body = parse_model(CompleteBody, await read_json(call.request, 64 * 1024))
     with call.rt.store.tx():
-        row = subscriptions.complete(call.rt, call.request.path_params["subscriptionSlug"], emit=body.emit == "sync")
+        slug = call.request.path_params["subscriptionSlug"]
+        admin.complete_subscription(call.rt, slug, body.emit)
+        row = subscriptions.holder_by_slug(call.rt, slug)
     return json_response(dump(subscriptions.to_result(row)))
+
+
+async def get_policy(call: Call) -> Response:
+    return json_response(policy.current(call.rt).model_dump())
+
+
+async def put_policy(call: Call) -> Response:
+    body = parse_model(policy.AdminPolicy, await read_json(call.request, 8192))
+    return json_response(policy.set_policy(call.rt, body).model_dump())
 
 
 _SLUG = (Param("slug", "path", {"type": "string"}, True),)
@@ -61,4 +72,11 @@ OPERATIONS = [
               {200: Answer("Completed", SubscriptionResult), **errors(400, 404, 409)},
               params=(Param("subscriptionSlug", "path", {"type": "string"}, True),),
               body=Body("application/json", CompleteBody), plane="control"),
+    Operation("GET", "/_mock/admin/policy", "getAdminPolicy", "Mock admin", "The simulated admin's policy",
+              get_policy, {200: Answer("The policy", policy.AdminPolicy)}, plane="control"),
+    Operation("PUT", "/_mock/admin/policy", "setAdminPolicy", "Mock admin",
+              "Set how and when the simulated admin reviews requests and completes funded subscriptions", put_policy,
+              {200: Answer("The policy", policy.AdminPolicy), **errors(400)},
+              body=Body("application/json", policy.AdminPolicy), plane="control",
+              description="Applies to SPV requests created and funding receipts uploaded from now on."),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.clock import format_instant
+from mock_server.domain import policy
 from mock_server.domain.partners import Partner
 from mock_server.errors import Conflict, NotFound
 from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse
@@ -29,6 +30,7 @@ def create(rt: Runtime, partner: Partner, body: SpvRequestCreate) -> SpvRequestR
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         slug, partner.client_id, PENDING, body.templateId, body.templateVersion, dumps(body.attributes), now, now,
     )
+    policy.after_spv_request_created(rt, slug)
     return _emit_and_read(rt, partner.client_id, slug, "spv_request.created")
 
 
@@ -81,6 +83,11 @@ def reject(rt: Runtime, slug: str, reason: str) -> SpvRequestResponse:
         "WHERE slug = ?", now, now, reason, slug,
     )
     return _emit_and_read(rt, row["client_id"], slug, "spv_request.rejected")
+
+
+def status_of(rt: Runtime, slug: str) -> str | None:
+    row = rt.store.one("SELECT status FROM spv_requests WHERE slug = ?", slug)
+    return row["status"] if row else None
 
 
 def pending_slugs(rt: Runtime) -> list[str]:

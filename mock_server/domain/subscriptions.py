@@ -48,7 +48,7 @@ def holder_row(rt: Runtime, client_id: str, spv_slug: str, person_id: str) -> Ro
 
 def complete(rt: Runtime, subscription_slug: str, *, emit: bool = True) -> Row:
     """The admin marks a funded Bid completed; ``emit=False`` leaves the event to the reconciler."""
-    row = _by_slug(rt, subscription_slug)
+    row = holder_by_slug(rt, subscription_slug)
     if row["status"] in TERMINAL:
         raise Conflict(f"subscription {subscription_slug} is already {row['status']}")
     if not row["funding_sha256"]:
@@ -57,12 +57,12 @@ def complete(rt: Runtime, subscription_slug: str, *, emit: bool = True) -> Row:
                  format_instant(rt.clock.now()), subscription_slug)
     if emit:
         emit_completion(rt, subscription_slug)
-    return _by_slug(rt, subscription_slug)
+    return holder_by_slug(rt, subscription_slug)
 
 
 def emit_completion(rt: Runtime, subscription_slug: str) -> bool:
     """Emit ``subscription.completed`` once per Bid, whatever path asks; False when it was already emitted."""
-    row = _by_slug(rt, subscription_slug)
+    row = holder_by_slug(rt, subscription_slug)
     if row["status"] != "completed" or row["completion_emitted"]:
         return False
     rt.store.run("UPDATE subscriptions SET completion_emitted = 1 WHERE slug = ?", subscription_slug)
@@ -71,6 +71,11 @@ def emit_completion(rt: Runtime, subscription_slug: str) -> bool:
     events.emit(rt.store, rt.ids, row["client_id"], "subscription.completed",
                 events.subscription_completed_data(row), parse_instant(completed_at))
     return True
+
+
+def status_of(rt: Runtime, slug: str) -> str | None:
+    row = rt.store.one("SELECT status FROM subscriptions WHERE slug = ?", slug)
+    return row["status"] if row else None
 
 
 def unemitted_completions(rt: Runtime) -> list[str]:
@@ -120,13 +125,14 @@ def _insert(rt: Runtime, partner: Partner, spv_slug: str, row: SubscriptionCreat
         slug, partner.client_id, spv_slug, row.zestPersonId, dumps(row.lumpSum.model_dump()), row.shareClassSlug,
         row.partnerSubscriptionId, format_instant(rt.clock.now()),
     )
-    stored = _by_slug(rt, slug)
+    stored = holder_by_slug(rt, slug)
     events.emit(rt.store, rt.ids, partner.client_id, "subscription.created",
                 events.subscription_created_data(stored), rt.clock.now())
     return to_result(stored)
 
 
-def _by_slug(rt: Runtime, slug: str) -> Row:
+def holder_by_slug(rt: Runtime, slug: str) -> Row:
+    """A subscription by slug, with its person's partnerInvestorId."""
     row = rt.store.one(f"{HOLDER_SELECT} WHERE s.slug = ?", slug)
     if row is None:
         raise NotFound(f"subscription {slug!r} does not exist")

@@ -11,6 +11,7 @@ from typing import Any
 
 from mock_server.clock import format_instant
 from mock_server.ids import IdGenerator
+from mock_server.scheduler import schedule
 from mock_server.store import Row, Store, dumps, loads
 
 EVENT_TYPES = (
@@ -39,8 +40,7 @@ def queue_delivery(store: Store, ids: IdGenerator, event_id: str, client_id: str
         "INSERT INTO deliveries (delivery_id, event_id, client_id, status, next_attempt_at, created_at, kind) "
         "VALUES (?, ?, ?, 'pending', ?, ?, ?)", delivery_id, event_id, client_id, due, due, kind,
     )
-    store.run("INSERT INTO jobs (due_at, kind, payload) VALUES (?, 'deliver', ?)",
-              due, dumps({"deliveryId": delivery_id}))
+    schedule(store, "deliver", due, {"deliveryId": delivery_id})
     return delivery_id
 
 

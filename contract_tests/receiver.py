@@ -1,0 +1,77 @@
+"""A webhook receiver for tests: a real HTTP server on loopback that records every delivery and answers as told,
+plus an independent signature verifier written from the Zest docs (not from the mock's code)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def verify(header: str, raw_body: bytes, secret: str, now: float | None = None, tolerance: int = 300) -> bool:
+    """Split on ',', then on the first '='; HMAC-SHA256 over ``t + '.' + raw body``; constant-time; 300 s window."""
+    parts: dict[str, list[str]] = {}
+    for item in header.split(","):
+        key, sep, value = item.strip().partition("=")
+        if sep:
+            parts.setdefault(key.strip(), []).append(value.strip())
+    try:
+        timestamp = int(parts["t"][0])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw_body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, candidate) for candidate in parts.get("v1", []))
+
+
+@dataclass
+class Delivery:
+    headers: dict[str, str]
+    body: bytes
+    wall: float
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    status: int = 200
+    hang_seconds: float = 0.0
+    deliveries: list[Delivery] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+
+    def bodies(self) -> list[Any]:
+        return [json.loads(d.body) for d in self.deliveries]
+
+
+def start_receiver(receiver: Receiver) -> Receiver:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+            if receiver.hang_seconds:
+                time.sleep(receiver.hang_seconds)  # the receiver under test hangs; the mock must cut it off
+            self.send_response(receiver.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+    receiver.url = f"http://127.0.0.1:{server.server_address[1]}/zest/webhooks"
+    receiver._server = server
+    return receiver
+
+
+def stop_receiver(receiver: Receiver) -> None:
+    if receiver._server:
+        receiver._server.shutdown()
+        receiver._server.server_close()
