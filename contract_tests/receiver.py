@@ -42,6 +42,7 @@ class Receiver:
     url: str = ""
     status: int = 200
     hang_seconds: float = 0.0
+    secret: str | None = None  # when set, forged or stale signatures get a 400, as a correct receiver does
     deliveries: list[Delivery] = field(default_factory=list)
     _server: ThreadingHTTPServer | None = None
 
@@ -56,7 +57,8 @@ def start_receiver(receiver: Receiver) -> Receiver:
             receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
             if receiver.hang_seconds:
                 time.sleep(receiver.hang_seconds)  # the receiver under test hangs; the mock must cut it off
-            self.send_response(receiver.status)
+            forged = receiver.secret and not verify(self.headers.get("Zest-Signature", ""), body, receiver.secret)
+            self.send_response(400 if forged else receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

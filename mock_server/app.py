@@ -9,15 +9,17 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin, clock, webhooks
+from mock_server.control import admin, clock, faults, webhooks
 from mock_server.domain import admin as domain_admin
 from mock_server.domain import policy
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
 from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
+from mock_server.http.fault_injection import FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import build_document
@@ -31,7 +33,7 @@ def all_operations() -> list[Operation]:
     return [
         *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
         *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
-        *clock.OPERATIONS, *webhooks.OPERATIONS,
+        *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
     ]
 
 
@@ -51,8 +53,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             await rt.close()
 
+    logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     app = Starlette(
         routes=build_routes(operations),
+        middleware=[Middleware(FaultInjectionMiddleware, operations=operations)],
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
@@ -73,6 +77,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 def register_jobs(rt: Runtime) -> None:
     """What each kind of scheduled job does."""
     rt.scheduler.register("deliver", rt.dispatcher.deliver)
+    rt.scheduler.register("release_held", rt.dispatcher.release_held)
     rt.scheduler.register("admin_review", functools.partial(domain_admin.run_review, rt))
     rt.scheduler.register("admin_complete", functools.partial(domain_admin.run_completion, rt))
     rt.scheduler.register("reconcile", functools.partial(domain_admin.run_reconciler, rt))

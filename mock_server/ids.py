@@ -6,6 +6,9 @@ import os
 import random
 import string
 import uuid
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _ALPHABET = string.ascii_lowercase + string.digits
 
@@ -19,6 +22,8 @@ class IdGenerator:
     def reseed(self, seed: int | None) -> None:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
         self._rng = random.Random(self.seed)
+        # Fault decisions draw from their own stream, so injecting a fault never shifts the ids that follow.
+        self._fault_rng = random.Random(f"faults:{self.seed}")
 
     def slug(self, prefix: str, length: int = 10) -> str:
         """``svr_k3j9x0a2bq``-style: prefix + lowercase alphanumerics."""
@@ -32,3 +37,13 @@ class IdGenerator:
 
     def event_id(self) -> str:
         return self.hex("wde_", 8)
+
+    def fault_draw(self) -> float:
+        """A seeded draw in [0, 1) for fault probabilities and webhook chaos."""
+        return self._fault_rng.random()
+
+    def shuffle(self, items: list[T]) -> list[T]:
+        """A seeded shuffle (webhook reordering)."""
+        shuffled = list(items)
+        self._fault_rng.shuffle(shuffled)
+        return shuffled

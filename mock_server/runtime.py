@@ -37,7 +37,7 @@ class Runtime:
         # A restart on a state file must not replay the ids it already handed out: derive a new stream per boot.
         ids = IdGenerator(settings.seed if settings.seed is None or boots == 0 else settings.seed * 1_000_003 + boots)
         rt = cls(settings, store, clock, ids, ContractRegistry.load(), Scheduler(store, clock),
-                 Dispatcher(store, clock, settings))
+                 Dispatcher(store, clock, ids, settings))
         idempotency.clear_in_flight(store)
         partners.ensure_dev_partner(store, clock, settings.webhook_url, settings.webhook_secret)
         return rt

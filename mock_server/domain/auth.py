@@ -75,6 +75,14 @@ def authenticate(store: Store, clock: Clock, ids: IdGenerator, authorization: st
     return partner
 
 
+def client_of(store: Store, clock: Clock, ids: IdGenerator, authorization: str | None) -> str | None:
+    """The client behind a bearer header, or None when it would not authenticate."""
+    try:
+        return authenticate(store, clock, ids, authorization).client_id
+    except InvalidToken:
+        return None
+
+
 def require_provisioned(partner: Partner) -> None:
     if not partner.provisioned:
         raise Forbidden(f"partner application {partner.client_id!r} is not provisioned for the partner API")

@@ -1,0 +1,36 @@
+"""Webhook chaos per partner: what the dispatcher does to prove a receiver survives real-world delivery.
+
+``duplicate`` delivers every event twice (same eventId and body); ``reorderWindowSeconds`` holds first attempts
+for a window and then delivers them one by one in a seeded shuffled order; ``failAttempts`` counts the first N
+attempts of every delivery as failed without calling the receiver; ``tamperShare`` sends, beside that share of
+events, one extra copy with a bad signature or a stale ``t`` that a correct receiver must refuse with a 4xx.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mock_server.store import Store
+
+TamperKind = Literal["bad_signature", "stale_timestamp"]
+
+
+class WebhookChaos(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    duplicate: bool = False
+    reorderWindowSeconds: float | None = Field(default=None, gt=0, le=86400)
+    failAttempts: int = Field(default=0, ge=0, le=6)
+    tamperShare: float = Field(default=0.0, ge=0, le=1)
+    tamperKinds: list[TamperKind] = Field(default=["bad_signature", "stale_timestamp"], min_length=1)
+
+
+def load_chaos(store: Store, client_id: str) -> WebhookChaos:
+    row = store.one("SELECT chaos FROM partners WHERE client_id = ?", client_id)
+    return WebhookChaos.model_validate_json(row["chaos"]) if row else WebhookChaos()
+
+
+def store_chaos(store: Store, client_id: str, chaos: WebhookChaos) -> WebhookChaos:
+    store.run("UPDATE partners SET chaos = ? WHERE client_id = ?", chaos.model_dump_json(), client_id)
+    return chaos
