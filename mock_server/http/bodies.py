@@ -20,7 +20,7 @@ from mock_server.store import dumps
 async def read_bytes(request: Request, limit: int) -> bytes:
     """The whole body, refused with 413 as soon as it passes ``limit`` (declared or streamed)."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(f"request body is over {limit} bytes")
     chunks, size = [], 0
     try:
