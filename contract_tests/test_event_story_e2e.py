@@ -54,6 +54,7 @@ def test_nine_event_story_reaches_the_receiver(receiver: Receiver) -> None:
         partner.upload_funding(vehicle, person, FIXTURES / "receipt.png", "image/png", "50000.00", "USD", "W-9")
         advance(mock, 3600 + 60)  # completion after an hour, emitted by the next reconciler sweep
         partner.close()
+        mock.close()
 
     types = [body["eventType"] for body in receiver.bodies()]
     assert set(types) == set(EVENT_TYPES) and types.count("spv_request.created") == 3 and len(types) == 11

@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin, clock, faults, webhooks
+from mock_server.control import admin, clock, faults, journal, state, webhooks
+from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
 from mock_server.domain import policy
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
@@ -34,6 +35,7 @@ def all_operations() -> list[Operation]:
         *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
         *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
         *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
+        *state.OPERATIONS, *journal.OPERATIONS,
     ]
 
 
@@ -56,7 +58,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     app = Starlette(
         routes=build_routes(operations),
-        middleware=[Middleware(FaultInjectionMiddleware, operations=operations)],
+        # The journal is outermost so it records what injected faults did to each call.
+        middleware=[Middleware(JournalMiddleware), Middleware(FaultInjectionMiddleware, operations=operations)],
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

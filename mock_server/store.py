@@ -65,9 +65,12 @@ CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, fired INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, wall_at REAL, method TEXT NOT NULL, path TEXT NOT NULL,
     operation_id TEXT, client_id TEXT, idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL,
     duration_ms REAL NOT NULL, fault TEXT, resource TEXT);
+CREATE TABLE IF NOT EXISTS processed (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, event_id TEXT NOT NULL, wall_at REAL NOT NULL,
+    at TEXT NOT NULL);
 """
 
 Row = dict[str, Any]

@@ -1,0 +1,199 @@
+"""The request journal: a pure ASGI middleware recording every partner API call, and the route that lists them.
+
+Only paths under ``/v1/`` are recorded (not ``/_mock``, not system paths). A row is written after the response
+went out: simulated time at the start, method, path, operationId, clientId and body hash (which the route leaves in
+``scope["state"]``), Idempotency-Key, status (499 when the client went away first) and wall duration. Recording
+never breaks a request: its own failures are logged and swallowed. The table keeps the latest ``KEEP`` rows.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from mock_server.clock import format_instant
+from mock_server.errors import InvalidRequest
+from mock_server.http.bodies import json_response
+from mock_server.http.common import errors
+from mock_server.http.operations import Answer, Call, Operation, Param
+from mock_server.runtime import Runtime
+from mock_server.store import Row, dumps
+
+log = logging.getLogger("zest_mock.journal")
+PREFIX = "/v1/"
+CLIENT_CLOSED = 499
+KEEP = 10_000
+_PRUNE_EVERY = 500
+DEFAULT_LIMIT, MAX_LIMIT = 100, KEEP
+
+
+class JournalMiddleware:
+    """Records ``/v1/`` calls into the ``journal`` table once they are answered."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rt = _runtime(scope) if scope["type"] == "http" and scope["path"].startswith(PREFIX) else None
+        entry = _Entry.start(scope, rt) if rt is not None else None
+        if entry is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, entry.receive(receive), entry.send(send))
+        except BaseException as exc:
+            entry.failed(exc)
+            raise
+        finally:
+            entry.record()
+
+
+class _Entry:
+    """One call in progress: what the journal row needs, gathered as the call runs."""
+
+    def __init__(self, scope: Scope, rt: Runtime) -> None:
+        self.scope, self.rt = scope, rt
+        self.state: dict[str, Any] = scope.setdefault("state", {})  # shared with the route even if scope is copied
+        self.at = format_instant(rt.clock.now())
+        self.wall_at = time.time()  # backoff is judged on the partner's wall clock, not simulated time
+        self.started = time.perf_counter()
+        self.status: int | None = None
+        self.complete = False
+        self.client_left = False
+
+    @classmethod
+    def start(cls, scope: Scope, rt: Runtime) -> _Entry | None:
+        try:
+            return cls(scope, rt)
+        except Exception:  # the journal must never break a request
+            log.exception("could not start a journal entry")
+            return None
+
+    def receive(self, receive: Receive) -> Receive:
+        async def watched() -> Message:
+            message = await receive()
+            if message["type"] == "http.disconnect" and not self.complete:
+                self.client_left = True  # servers drop whatever is sent after this, so the answer never arrives
+            return message
+        return watched
+
+    def send(self, send: Send) -> Send:
+        async def watched(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.status = int(message["status"])
+            try:
+                await send(message)
+            except OSError:
+                self.client_left = True
+                raise
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                self.complete = True
+        return watched
+
+    def failed(self, exc: BaseException) -> None:
+        """The app raised: the outer error middleware answers 500; a cancelled call lost its client."""
+        if not isinstance(exc, Exception):
+            self.client_left = self.client_left or not self.complete
+        elif not self.complete:
+            self.status = 500
+
+    def record(self) -> None:
+        rt = self.rt
+        try:
+            status = CLIENT_CLOSED if self.client_left else self.status or CLIENT_CLOSED
+            seq = rt.store.run(
+                "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
+                "status, duration_ms, fault, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.at, self.wall_at, self.scope["method"], self.scope["path"], self.state.get("operation_id"),
+                self.state.get("client_id"), _header(self.scope, b"idempotency-key"), self.state.get("body_hash"),
+                status, round((time.perf_counter() - self.started) * 1000, 3), _text(self.state.get("fault")),
+                _text(self.state.get("resource")),
+            )
+            if seq % _PRUNE_EVERY == 0:
+                rt.store.run("DELETE FROM journal WHERE seq <= ?", seq - KEEP)
+        except Exception:  # the journal must never break a request
+            log.exception("could not journal %s %s", self.scope.get("method"), self.scope.get("path"))
+
+
+def _runtime(scope: Scope) -> Runtime | None:
+    app = scope.get("app")
+    rt = getattr(getattr(app, "state", None), "rt", None)
+    return rt if isinstance(rt, Runtime) else None
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")[:255]
+    return None
+
+
+def _text(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return dumps(value)
+
+
+class JournalEntry(BaseModel):
+    seq: int
+    at: str
+    method: str
+    path: str
+    operationId: str | None
+    clientId: str | None
+    idempotencyKey: str | None
+    bodyHash: str | None
+    status: int
+    durationMs: float
+    fault: str | None
+    resource: str | None
+
+
+class JournalPage(BaseModel):
+    items: list[JournalEntry]
+
+
+async def list_requests(call: Call) -> Response:
+    query = call.request.query_params
+    limit = _limit(query.get("limit"))
+    pairs = [(column, query[name]) for name, column in (("clientId", "client_id"), ("operationId", "operation_id"))
+             if query.get(name)]
+    where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs)) if pairs else ""
+    rows = call.rt.store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?",
+                             *(value for _, value in pairs), limit)
+    return json_response({"items": [_wire(r) for r in reversed(rows)]})
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
+        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, not {raw!r}")
+    return int(raw)
+
+
+def _wire(r: Row) -> dict[str, Any]:
+    return {"seq": r["seq"], "at": r["at"], "wallAt": r["wall_at"], "method": r["method"], "path": r["path"],
+            "operationId": r["operation_id"], "clientId": r["client_id"], "idempotencyKey": r["idempotency_key"],
+            "bodyHash": r["body_hash"], "status": r["status"], "durationMs": r["duration_ms"], "fault": r["fault"],
+            "resource": r["resource"]}
+
+
+OPERATIONS = [
+    Operation("GET", "/_mock/requests", "listRequests", "Mock journal",
+              "Partner API calls the mock answered, oldest first", list_requests,
+              {200: Answer("The latest matching calls", JournalPage), **errors(400)},
+              params=(Param("clientId", "query", {"type": "string"}),
+                      Param("operationId", "query", {"type": "string"}),
+                      Param("limit", "query", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                               "default": DEFAULT_LIMIT},
+                            description="How many of the latest matching calls to return")),
+              plane="control",
+              description="Every call under /v1/: simulated time at its start, method, path, operationId, client, "
+                          "Idempotency-Key, body hash, status (499: the client went away first) and wall duration."),
+]

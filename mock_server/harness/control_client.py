@@ -1,0 +1,192 @@
+"""A typed client of the ``/_mock`` control plane: one method per endpoint, parsed JSON back, typed errors.
+
+The CLI renders what it returns; the pytest plugin and the scenario runner drive a mock through it too::
+
+    with ControlClient("http://localhost:8080") as mock:
+        mock.reset()
+        mock.advance(seconds=3600)
+        mock.approve("svr_k3j9x0a2bq")
+
+Errors::
+
+    ControlError           anything that kept a call from succeeding
+    ├── MockUnreachable    no connection (not running, wrong URL) or no answer in time
+    └── ControlRefused     a non-2xx answer; carries status and the Zest error envelope
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_URL = "http://localhost:8080"
+JSON = dict[str, Any]
+_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
+_ADVANCE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # advancing waits for every due delivery to finish
+
+
+class ControlError(Exception):
+    """A control call did not succeed."""
+
+
+class MockUnreachable(ControlError):
+    def __init__(self, base_url: str, reason: str) -> None:
+        super().__init__(f"cannot reach the mock at {base_url}: {reason}")
+        self.base_url, self.reason = base_url, reason
+
+
+class ControlRefused(ControlError):
+    """A non-2xx answer: ``status`` and the envelope's ``code``, ``detail``, ``error_id``, ``validation_errors``."""
+
+    def __init__(self, status: int, envelope: JSON) -> None:
+        self.status = status
+        self.envelope = envelope
+        self.code = str(envelope.get("code", f"http_{status}"))
+        self.detail = str(envelope.get("detail", ""))
+        self.error_id: str | None = envelope.get("errorId")
+        self.validation_errors: list[JSON] = list(envelope.get("validationErrors") or [])
+        super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+class ControlClient:
+    """Talks to one running mock (or, given an ``httpx.Client`` such as a TestClient, to one in-process)."""
+
+    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: httpx.Timeout = _TIMEOUT,
+                 transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._owned = http is None
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owned:
+            self._http.close()
+
+    # clock
+    def clock(self) -> JSON:
+        return self._call("GET", "/_mock/clock")
+
+    def advance(self, seconds: float | None = None, *, to: str | None = None) -> JSON:
+        """Advance by ``seconds`` or to the instant ``to``; returns ``{from, to, ran, count}``."""
+        body: JSON = {"to": to} if to is not None else {"seconds": seconds}
+        return self._call("POST", "/_mock/clock/advance", json=body, timeout=_ADVANCE_TIMEOUT)
+
+    def set_clock(self, mode: str, scale: float | None = None) -> JSON:
+        return self._call("PUT", "/_mock/clock", json=_present(mode=mode, scale=scale))
+
+    # admin
+    def approve(self, spv_request_slug: str) -> JSON:
+        return self._call("POST", f"/_mock/admin/spv-requests/{_seg(spv_request_slug)}/approve")
+
+    def reject(self, spv_request_slug: str, reason: str) -> JSON:
+        return self._call("POST", f"/_mock/admin/spv-requests/{_seg(spv_request_slug)}/reject", json={"reason": reason})
+
+    def complete(self, subscription_slug: str, emit: str | None = None) -> JSON:
+        return self._call("POST", f"/_mock/admin/subscriptions/{_seg(subscription_slug)}/complete",
+                          json=_present(emit=emit) or None)
+
+    def policy(self) -> JSON:
+        return self._call("GET", "/_mock/admin/policy")
+
+    def set_policy(self, policy: JSON) -> JSON:
+        return self._call("PUT", "/_mock/admin/policy", json=policy)
+
+    # webhooks
+    def events(self, client_id: str | None = None, event_type: str | None = None) -> JSON:
+        return self._call("GET", "/_mock/webhooks/events", params=_present(clientId=client_id, eventType=event_type))
+
+    def deliveries(self, client_id: str | None = None, event_id: str | None = None,
+                   delivery_id: str | None = None) -> JSON:
+        """Every delivery attempt, oldest first."""
+        return self._call("GET", "/_mock/webhooks/deliveries",
+                          params=_present(clientId=client_id, eventId=event_id, deliveryId=delivery_id))
+
+    def dead_letter(self, client_id: str | None = None) -> JSON:
+        return self._call("GET", "/_mock/webhooks/dead-letter", params=_present(clientId=client_id))
+
+    def redeliver(self, event_id: str) -> JSON:
+        return self._call("POST", f"/_mock/webhooks/events/{_seg(event_id)}/redeliver")
+
+    def set_webhook_endpoint(self, url: str | None, *, client_id: str | None = None,
+                             secret: str | None = None) -> JSON:
+        return self._call("PUT", "/_mock/webhooks/endpoint",
+                          json={"url": url, **_present(clientId=client_id, secret=secret)})
+
+    # state, partners, tokens, journal
+    def reset(self, keep_partners: bool = False) -> JSON:
+        return self._call("POST", "/_mock/reset", json={"keepPartners": keep_partners})
+
+    def seed(self, seed: int) -> JSON:
+        return self._call("POST", "/_mock/seed", json={"seed": seed})
+
+    def state(self) -> JSON:
+        return self._call("GET", "/_mock/state")
+
+    def register_partner(self, client_id: str, tenant_slug: str, *, public_key_pem: str | None = None,
+                         provisioned: bool | None = None, webhook_url: str | None = None,
+                         webhook_secret: str | None = None, issuer: str | None = None) -> JSON:
+        """Register a partner; without a public key the answer carries the generated ``privateKeyPem``."""
+        body = {"clientId": client_id, "tenantSlug": tenant_slug, **_present(
+            publicKeyPem=public_key_pem, provisioned=provisioned, webhookUrl=webhook_url,
+            webhookSecret=webhook_secret, issuer=issuer)}
+        return self._call("POST", "/_mock/partners", json=body)
+
+    def partners(self) -> JSON:
+        return self._call("GET", "/_mock/partners")
+
+    def token(self, client_id: str) -> JSON:
+        return self._call("POST", "/_mock/tokens", json={"clientId": client_id})
+
+    def requests(self, client_id: str | None = None, operation_id: str | None = None,
+                 limit: int | None = None) -> JSON:
+        """The latest journaled partner API calls, oldest first."""
+        return self._call("GET", "/_mock/requests",
+                          params=_present(clientId=client_id, operationId=operation_id, limit=limit))
+
+    def _call(self, method: str, path: str, *, json: JSON | None = None, params: JSON | None = None,
+              timeout: httpx.Timeout | None = None) -> JSON:
+        extra: JSON = {"timeout": timeout} if timeout is not None else {}
+        try:
+            response = self._http.request(method, path, json=json, params=params, **extra)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise MockUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+        except httpx.TransportError as exc:
+            raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
+        if response.is_success:
+            return _json_object(response)
+        raise ControlRefused(response.status_code, _envelope(response))
+
+
+def _present(**values: Any) -> JSON:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _seg(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _json_object(response: httpx.Response) -> JSON:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise ControlError(f"{response.request.method} {response.request.url.path} answered non-JSON "
+                           f"{response.status_code}: {response.text[:200]!r}") from exc
+    return body if isinstance(body, dict) else {"items": body}
+
+
+def _envelope(response: httpx.Response) -> JSON:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and "code" in body:
+        return body
+    return {"code": f"http_{response.status_code}", "detail": response.text[:500] or response.reason_phrase}
