@@ -20,6 +20,7 @@ from mock_server.store import Store, dumps, loads
 
 log = logging.getLogger("zest_mock.scheduler")
 POLL_SECONDS = 0.01
+BACKGROUND_BATCH = 64  # jobs started per background tick, so a burst of due jobs never stalls the API
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,19 +93,19 @@ class Scheduler:
         while True:
             try:
                 if not self._advance_lock.locked():
-                    for job in self._due(format_instant(self.clock.now())):
+                    for job in self._due(format_instant(self.clock.now()), BACKGROUND_BATCH):
                         self._start(job)
             except Exception:  # the loop must survive anything a job or the store throws
                 log.exception("scheduler loop")
             await asyncio.sleep(POLL_SECONDS)
 
-    def _due(self, until: str) -> list[Job]:
-        """The earliest not-yet-running jobs due by ``until``, all sharing one due time."""
+    def _due(self, until: str, limit: int = -1) -> list[Job]:
+        """The earliest not-yet-running jobs due by ``until``, all sharing one due time (at most ``limit``)."""
         idle = f"AND id NOT IN ({','.join('?' * len(self._running))})" if self._running else ""
         rows = self.store.all(
             f"SELECT * FROM jobs WHERE due_at <= ? {idle} AND due_at = "
-            f"(SELECT MIN(due_at) FROM jobs WHERE due_at <= ? {idle}) ORDER BY id",
-            until, *self._running, until, *self._running,
+            f"(SELECT MIN(due_at) FROM jobs WHERE due_at <= ? {idle}) ORDER BY id LIMIT ?",
+            until, *self._running, until, *self._running, limit,
         )
         return [job for job in map(_job, rows) if job.id not in self._running]
 
