@@ -265,6 +265,15 @@ def test_type_must_be_declared_and_sniffed(app: Starlette, client: TestClient, h
     assert sub_row(app)["status"] == "pending" and events(app, "signed_subscription_form.uploaded") == []
 
 
+def test_sniffing_can_be_switched_off() -> None:
+    app = create_app(settings(upload_sniffing=False))
+    with TestClient(app) as client:
+        headers = bearer(app)
+        sub = subscription(client, headers)
+        assert form(client, headers, sub, b"not really a pdf", "application/pdf").status_code == 201
+        assert form(client, headers, sub, PDF, "text/plain").status_code == 415  # the declared type still counts
+
+
 def test_sniff() -> None:
     assert [uploads.sniff(SAMPLES[n]) for n in SAMPLES] == ["application/pdf", "image/png", "image/jpeg",
                                                             "image/webp"]

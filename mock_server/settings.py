@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +47,7 @@ class Settings:
     webhook_timeout_seconds: float = 10.0
     admin_policy: str | None = None
     scenario: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    upload_sniffing: bool = True  # check magic bytes as well as the declared type
 
     @property
     def base_url(self) -> str:
@@ -66,7 +66,7 @@ class Settings:
         values: dict[str, Any] = {}
         for f in fields(cls):
             raw = env.get(f"ZEST_MOCK_{f.name.upper()}")
-            if raw is not None and f.name != "extra":
+            if raw is not None:
                 values[f.name] = _coerce(f.name, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = replace(cls(), **values)

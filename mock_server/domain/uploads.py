@@ -29,8 +29,8 @@ from mock_server.webhooks import events
 
 ACCEPTED_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/webp")
 SNIFF_BYTES = 16
-AMOUNT_RE = re.compile(r"^\d+(\.\d{1,2})?$")
-CURRENCY_RE = re.compile(r"^[A-Z]{3}$")
+AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")  # fullmatch: no trailing newline, ASCII digits only
+CURRENCY_RE = re.compile(r"[A-Z]{3}")  # fullmatch
 WIRE_REFERENCE_MAX = 200
 _SECRET_KEY = "file_url_secret"
 
@@ -144,10 +144,10 @@ def funding_field_errors(amount: str | None, currency: str | None, wire_referenc
     for path, value in (("amount", amount), ("currency", currency), ("wireReference", wire_reference)):
         if value is None:
             problems.append(FieldError(path, "required", f"{path} is required"))
-    if amount is not None and not AMOUNT_RE.match(amount):
+    if amount is not None and not AMOUNT_RE.fullmatch(amount):
         problems.append(FieldError("amount", "pattern", "amount must be a decimal string like 50000.00 "
                                    "(digits, optionally a dot and 1-2 decimals)", amount))
-    if currency is not None and not CURRENCY_RE.match(currency):
+    if currency is not None and not CURRENCY_RE.fullmatch(currency):
         problems.append(FieldError("currency", "format", "currency must be an ISO 4217 code like USD", currency))
     if wire_reference is not None and not 1 <= len(wire_reference) <= WIRE_REFERENCE_MAX:
         code = "required" if not wire_reference else "max_length"
@@ -178,7 +178,7 @@ def verify_file_url(rt: Runtime, sha256: str, expires: str | None, sig: str | No
 
 def _check_upload(rt: Runtime, upload: Upload) -> str:
     return check_type(upload.declared_type, upload.data[:SNIFF_BYTES],
-                      sniffing=bool(rt.settings.extra.get("upload_sniffing", True)))
+                      sniffing=rt.settings.upload_sniffing)
 
 
 def _open_row(rt: Runtime, client_id: str, spv_slug: str, person_id: str) -> Row:
