@@ -10,27 +10,13 @@ import click
 import httpx
 import pytest
 from click.testing import CliRunner, Result
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from support import DEV, PDF, PNG, START, approved_spv, create_spv_request, live_server, settings, subscription
 
 from mock_server.app import create_app
 from mock_server.cli import Duration, main
-from mock_server.control import journal, state
-from mock_server.control.journal import JournalMiddleware
 from mock_server.harness.control_client import ControlClient, ControlError, ControlRefused, MockUnreachable
-from mock_server.http.operations import build_routes
 
 FUNDING = {"amount": "50000.00", "currency": "USD", "wireReference": "ACME-WIRE-1"}
-
-
-def wired(app: Starlette) -> Starlette:
-    """The app with the state and journal operations and the journal middleware (a no-op once app.py wires them)."""
-    known = {getattr(route, "path", None) for route in app.routes}
-    app.router.routes.extend(r for r in build_routes([*state.OPERATIONS, *journal.OPERATIONS]) if r.path not in known)
-    if not any(m.cls is JournalMiddleware for m in app.user_middleware):
-        app.user_middleware.insert(0, Middleware(JournalMiddleware))
-    return app
 
 
 class Mock:
@@ -56,7 +42,7 @@ class Mock:
 
 @pytest.fixture
 def mock() -> Iterator[Mock]:
-    with live_server(lambda url: wired(create_app(settings(public_url=url)))) as (url, _app):
+    with live_server(lambda url: create_app(settings(public_url=url))) as (url, _app):
         live = Mock(url)
         yield live
         live.http.close()

@@ -9,33 +9,20 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
 from starlette.testclient import TestClient
 from support import DEV, SAMPLE_ATTRIBUTES, START, approved_spv, create_spv_request, investor, now, settings
 
 from mock_server.app import all_operations, create_app
 from mock_server.control import journal, state
-from mock_server.control.journal import JournalMiddleware
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
-from mock_server.http.operations import build_routes
 
 AUD = "http://localhost:8080"
 SECRET = "whsec_" + "cd" * 32
 
 
-def wired(app: Starlette) -> Starlette:
-    """The app with the state and journal operations and the journal middleware (a no-op once app.py wires them)."""
-    known = {getattr(route, "path", None) for route in app.routes}
-    app.router.routes.extend(r for r in build_routes([*state.OPERATIONS, *journal.OPERATIONS]) if r.path not in known)
-    if not any(m.cls is JournalMiddleware for m in app.user_middleware):
-        app.user_middleware.insert(0, Middleware(JournalMiddleware))
-    return app
-
-
 @pytest.fixture
 def mock() -> Iterator[TestClient]:
-    with TestClient(wired(create_app(settings())), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings()), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -113,7 +100,7 @@ def test_reset_keeping_partners_keeps_them_their_tokens_and_endpoints(mock: Test
 
 
 def test_full_reset_gives_the_dev_partner_its_configured_endpoint_back() -> None:
-    app = wired(create_app(settings(webhook_url="http://127.0.0.1:9/configured", admin_policy="demo")))
+    app = create_app(settings(webhook_url="http://127.0.0.1:9/configured", admin_policy="demo"))
     with TestClient(app) as client:
         client.put("/_mock/webhooks/endpoint", json={"url": "http://127.0.0.1:9/changed"})
         client.put("/_mock/admin/policy", json={})

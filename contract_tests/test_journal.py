@@ -19,24 +19,14 @@ from starlette.types import Message
 from support import DEV, START, bearer, create_spv_request, runtime, settings
 
 from mock_server.app import create_app
-from mock_server.control import journal, state
+from mock_server.control import journal
 from mock_server.control.journal import JournalMiddleware
-from mock_server.http.operations import build_routes
 from mock_server.runtime import Runtime
-
-
-def wired(app: Starlette) -> Starlette:
-    """The app with the state and journal operations and the journal middleware (a no-op once app.py wires them)."""
-    known = {getattr(route, "path", None) for route in app.routes}
-    app.router.routes.extend(r for r in build_routes([*state.OPERATIONS, *journal.OPERATIONS]) if r.path not in known)
-    if not any(m.cls is JournalMiddleware for m in app.user_middleware):
-        app.user_middleware.insert(0, Middleware(JournalMiddleware))
-    return app
 
 
 @pytest.fixture
 def mock() -> Iterator[TestClient]:
-    with TestClient(wired(create_app(settings())), raise_server_exceptions=False) as test_client:
+    with TestClient(create_app(settings()), raise_server_exceptions=False) as test_client:
         yield test_client
 
 
@@ -140,7 +130,7 @@ def rows(rt: Runtime) -> list[dict[str, Any]]:
 
 
 def test_a_client_that_disconnects_before_the_answer_is_journaled_as_499() -> None:
-    app = wired(create_app(settings()))
+    app = create_app(settings())
     auth = bearer(app)["Authorization"].encode()
     headers = [(b"authorization", auth), (b"content-type", b"application/json"), (b"content-length", b"200"),
                (b"idempotency-key", b"gone-1")]
