@@ -44,7 +44,7 @@ def runtime(app: Starlette) -> Runtime:
 
 def bearer(app: Starlette, client_id: str = DEV) -> dict[str, str]:
     rt = runtime(app)
-    grant = auth.issue_token(rt.store, rt.clock, rt.ids, rt.settings, client_id)
+    grant = auth.issue_token(rt.store, rt.clock, rt.settings, client_id)
     return {"Authorization": f"Bearer {grant.access_token}"}
 
 

@@ -132,3 +132,15 @@ def test_unprovisioned_partner_is_403_on_writes(app: Starlette, client: TestClie
     assert client.get("/v1/spv-requests", headers=headers).status_code == 200
     response = client.post("/v1/investors", json={"investors": []}, headers=headers)
     assert response.status_code == 403 and response.json()["code"] == "forbidden"
+
+
+def test_assertions_fit_either_the_simulated_or_the_wall_clock(app: Starlette, client: TestClient) -> None:
+    rt = runtime(app)
+    from datetime import timedelta
+
+    rt.clock.set_to(rt.clock.now() + timedelta(days=30))  # a test advanced the mock's clock by a month
+    sim, wall = int(now(app).timestamp()), int(rt.clock.wall_time())
+    assert exchange(client, signed(claims(app, iat=sim, exp=sim + 60))).status_code == 201  # shares the mock's clock
+    assert exchange(client, signed(claims(app, iat=wall, exp=wall + 60))).status_code == 201  # signs with its own
+    stale = exchange(client, signed(claims(app, iat=wall - 400_000, exp=wall - 399_950)))
+    assert stale.status_code == 401 and "both simulated and wall time" in stale.json()["detail"]

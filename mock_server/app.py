@@ -14,13 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin, clock, faults, journal, state, webhooks
+from mock_server.control import admin, clock, faults, journal, scenarios, state, webhooks
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
 from mock_server.domain import policy
+from mock_server.domain.scenario_setup import apply_scenario
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
+from mock_server.harness.scenarios import load_scenario
 from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
-from mock_server.http.fault_injection import FaultInjectionMiddleware, QuietDrops
+from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import build_document
@@ -35,7 +37,7 @@ def all_operations() -> list[Operation]:
         *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
         *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
         *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
-        *state.OPERATIONS, *journal.OPERATIONS,
+        *state.OPERATIONS, *journal.OPERATIONS, *scenarios.OPERATIONS,
     ]
 
 
@@ -44,6 +46,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     rt = Runtime.build(settings)
     if settings.admin_policy:
         policy.set_policy(rt, policy.parse(settings.admin_policy))
+    if settings.scenario:
+        apply_scenario(rt, load_scenario(settings.scenario))
     operations = all_operations()
 
     @contextlib.asynccontextmanager
@@ -102,5 +106,6 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    if not isinstance(exc, DroppedConnection):  # a drop is a fault the test asked for, not an error
+        log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(InternalError("unexpected server error; quote the errorId"), request.app.state.rt.ids.uuid4)

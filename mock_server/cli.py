@@ -7,15 +7,17 @@ import functools
 import json
 import re
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 import httpx
 import uvicorn
 
 from mock_server import __version__
+from mock_server.app import create_app
 from mock_server.domain import policy
 from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.assertions import fetch_token
@@ -25,6 +27,15 @@ from mock_server.harness.control_client import (
     ControlError,
     ControlRefused,
     MockUnreachable,
+)
+from mock_server.harness.junit import write_junit
+from mock_server.harness.receiver_check import CLASSNAME, check_receiver
+from mock_server.harness.scenarios import (
+    EXPECTATION_SUMMARIES,
+    ScenarioError,
+    format_duration,
+    list_scenarios,
+    load_scenario,
 )
 from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
 
@@ -53,6 +64,8 @@ def main() -> None:
 @click.option("--webhook-secret", help="Signing secret (whsec_...) of the dev partner.")
 @click.option("--admin-policy", help="Simulated admin: 'manual' (default), 'demo' (approve and complete after 60 s "
               "each) or a JSON policy as accepted by PUT /_mock/admin/policy.")
+@click.option("--scenario", help="Load a scenario at start: a library name (see `zest-mock scenario list`) or a "
+              "YAML file.")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
     if isinstance(options.get("audience"), str):
@@ -61,9 +74,12 @@ def serve(**options: object) -> None:
         settings = Settings.from_env(**options)
         if settings.admin_policy:
             policy.parse(settings.admin_policy)
+        if settings.scenario:
+            load_scenario(settings.scenario)
+    except ScenarioError as exc:
+        raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
-    from mock_server.app import create_app
 
     click.echo(f"zest-mock {__version__} on {settings.base_url} (clock {settings.clock_mode}, "
                f"state {settings.state_path or 'in memory'}); docs at {settings.base_url}/docs", err=True)
@@ -351,8 +367,6 @@ def _request_line(r: JSON) -> str:
 def verify_receiver_command(url: str, secret: str, junit_path: Path | None, timeout_s: float,
                             as_json: bool) -> None:
     """Send a battery of signed, forged, stale and duplicate webhooks to URL and judge each answer."""
-    from mock_server.harness.junit import write_junit
-    from mock_server.harness.receiver_check import CLASSNAME, check_receiver
 
     report = check_receiver(url, secret, timeout_s=timeout_s)
     if junit_path is not None:
@@ -364,3 +378,73 @@ def verify_receiver_command(url: str, secret: str, junit_path: Path | None, time
             click.echo(f"{case.status} {case.name}" + (f": {case.message}" if case.message else ""))
         click.echo(report.summary)
     sys.exit(0 if report.ok else 1)
+
+
+# ---- the scenario library ---------------------------------------------------------------------------------------
+
+@main.group()
+def scenario() -> None:
+    """The scenario library: list it, show one, run your partner code against one."""
+
+
+@scenario.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON instead of lines.")
+def scenario_list(as_json: bool) -> None:
+    """Every shipped scenario, with what it proves in one line."""
+
+    try:
+        library = list_scenarios()
+    except ScenarioError as exc:
+        _scenario_errors(exc.errors)
+    if as_json:
+        click.echo(json.dumps([s.summary() for s in library], indent=2))
+        return
+    width = max(len(s.name) for s in library)
+    for item in library:
+        click.echo(f"{item.name:<{width}}  {_first_sentence(item.description)}")
+
+
+@scenario.command("show")
+@click.argument("name_or_file")
+@click.option("--json", "as_json", is_flag=True, help="Print the scenario as a JSON document instead of lines.")
+def scenario_show(name_or_file: str, as_json: bool) -> None:
+    """Explain the scenario NAME (or a scenario FILE): set-up, timeline and expectations."""
+
+    try:
+        loaded = load_scenario(name_or_file)
+    except ScenarioError as exc:
+        _scenario_errors(exc.errors)
+    if as_json:
+        click.echo(json.dumps(loaded.to_document(), indent=2))
+        return
+    for line in _scenario_lines(loaded.to_document()):
+        click.echo(line)
+
+
+def _scenario_errors(errors: list[str]) -> NoReturn:
+    for line in errors:
+        click.echo(line, err=True)
+    sys.exit(1)
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".") + "."
+
+
+def _scenario_lines(doc: JSON) -> list[str]:
+
+    lines = [f"{doc['name']} (seed {doc['seed']}, clock {doc['clock']})", *textwrap.wrap(doc["description"], 100), ""]
+    if doc.get("policy"):
+        lines.append(f"admin policy: {json.dumps(doc['policy'])}")
+    lines += [f"fault: {json.dumps(rule)}" for rule in doc.get("faults", [])]
+    if doc.get("webhookChaos"):
+        lines.append(f"webhook chaos: {json.dumps(doc['webhookChaos'])}")
+    for step in doc.get("timeline", []):
+        wait = f"after {step['waitFor']}, " if step.get("waitFor", "none") != "none" else ""
+        at = f"at +{format_duration(step['at'])} " if step.get("at") is not None else ""
+        extra = _pairs({"reason": step.get("reason"), "emit": step.get("emit")})
+        lines.append(f"timeline: {wait}{at}{step['do']} {extra}".rstrip())
+    for entry in doc.get("expectations", []):
+        name, params = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
+        lines.append(f"expect {name}{' ' + _pairs(params) if params else ''}: {EXPECTATION_SUMMARIES[name]}")
+    return lines

@@ -47,6 +47,10 @@ class Clock:
         elapsed = (self._wall() - self._anchor_wall) * self.scale
         return self._anchor_sim + timedelta(seconds=elapsed)
 
+    def wall_time(self) -> float:
+        """The real Unix time, for the few checks that must follow the partner's wall clock."""
+        return self._wall()
+
     def set_to(self, instant: datetime) -> None:
         """Jump to ``instant`` (callers check direction); the mode keeps running from there."""
         self._anchor_sim = instant

@@ -42,6 +42,10 @@ class IdGenerator:
         """A seeded draw in [0, 1) for fault probabilities and webhook chaos."""
         return self._fault_rng.random()
 
+    def fault_uuid4(self) -> str:
+        """An errorId for an injected fault, from the fault stream (so it shifts no ids either)."""
+        return str(uuid.UUID(int=self._fault_rng.getrandbits(128), version=4))
+
     def shuffle(self, items: list[T]) -> list[T]:
         """A seeded shuffle (webhook reordering)."""
         shuffled = list(items)

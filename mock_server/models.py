@@ -12,10 +12,19 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        # An optional field is absent or typed, never null (the served schema has no null anywhere).
+        if value is None:
+            raise PydanticCustomError("null_type", "null is not allowed here; leave the field out instead")
+        return value
 
 
 class _Response(BaseModel):
@@ -29,15 +38,28 @@ class SpvRequestStatus(StrEnum):
     CANCELLED = "cancelled"
 
 
+# A calendar date as YYYY-MM-DD in ASCII digits, year 0001 to 9999 (Python has no year 0); `format: date` and the
+# validator below add the month lengths.
+_YEAR = r"([0-9]{3}[1-9]|[0-9]{2}[1-9][0-9]|[0-9][1-9][0-9]{2}|[1-9][0-9]{3})"
+_DATE = "^" + _YEAR + r"-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
+
+
 class Money(_Request):
     currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["USD"])
-    value: str = Field(pattern=r"^\d{1,15}(\.\d{1,2})?$", examples=["50000.00"])
+    value: str = Field(pattern=r"^[0-9]{1,15}(\.[0-9]{1,2})?$", examples=["50000.00"])  # ASCII digits only
 
 
 class SpvRequestCreate(_Request):
     templateId: str = Field(min_length=1, max_length=200, examples=["syndicate_secondary"])
     templateVersion: str = Field(min_length=1, max_length=50, examples=["1.0.0"])
-    attributes: dict[str, Any]
+    attributes: dict[str, Any] = Field(
+        description="Checked against the template named by templateId and templateVersion.",
+        examples=[{
+            "underlyingCompanySlug": "co_acme",
+            "currency": "USD",
+            "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}],
+        }],
+    )
 
 
 class MaterialisedRefsResponse(_Response):
@@ -92,10 +114,12 @@ class InvestorBulkCreate(_Request):
 
 class InvestorCreateRow(_Request):
     partnerInvestorId: str = Field(min_length=1, max_length=200, examples=["acme-inv-7341"])
-    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320, examples=["alice@example.com"])
+    # `\s` means other characters to pydantic's regex engine than to JSON Schema's (U+0085, U+FEFF), so spell it out.
+    email: str = Field(pattern=r"^[^@ \t\n\r\f\v]+@[^@ \t\n\r\f\v]+\.[^@ \t\n\r\f\v]+$", max_length=320,
+                       examples=["alice@example.com"])
     firstName: str = Field(min_length=1, max_length=200, examples=["Alice"])
     lastName: str = Field(min_length=1, max_length=200, examples=["Liddell"])
-    dateOfBirth: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$", examples=["1985-04-12"])
+    dateOfBirth: str = Field(pattern=_DATE, examples=["1985-04-12"], json_schema_extra={"format": "date"})
     countryOfResidence: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", examples=["AE"])
 
     @field_validator("dateOfBirth")

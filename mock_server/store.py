@@ -7,6 +7,7 @@ stored event, pending delivery and scheduled job. Domain modules own their queri
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -131,6 +132,15 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  key, value)
+
+    def secret(self, key: str) -> str:
+        """A per-instance secret kept in ``meta``; made on first use from the OS's randomness, never from the
+        seeded id stream, so credentials stay unguessable and issuing one never shifts the ids that follow."""
+        value = self.get_meta(key)
+        if value is None:
+            value = secrets.token_hex(32)
+            self.set_meta(key, value)
+        return value
 
     def wipe(self, keep: tuple[str, ...] = ()) -> None:
         """Delete every row of every table except those named in ``keep``."""

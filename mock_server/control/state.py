@@ -132,7 +132,7 @@ async def issue_token(call: Call) -> Response:
     body = await _optional_body(call, TokenBody)
     rt = call.rt
     partner = partners.get(rt.store, body.clientId)
-    grant = auth.issue_token(rt.store, rt.clock, rt.ids, rt.settings, partner.client_id)
+    grant = auth.issue_token(rt.store, rt.clock, rt.settings, partner.client_id)
     return json_response({"accessToken": grant.access_token, "tokenType": "Bearer", "expiresIn": grant.expires_in,
                           "refreshToken": grant.refresh_token, "clientId": grant.client_id}, 201)
 

@@ -8,6 +8,7 @@ signed with a per-instance secret, so they survive a restart with a state file a
 from __future__ import annotations
 
 import functools
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ from mock_server.clock import Clock
 from mock_server.domain import partners
 from mock_server.domain.partners import Partner
 from mock_server.errors import Forbidden, InvalidRequest, InvalidToken
-from mock_server.ids import IdGenerator
 from mock_server.settings import Settings
 from mock_server.store import Store
 
@@ -35,7 +35,7 @@ class TokenGrant:
 
 
 def exchange(
-    store: Store, clock: Clock, ids: IdGenerator, settings: Settings, grant_type: str | None, assertion: str | None
+    store: Store, clock: Clock, settings: Settings, grant_type: str | None, assertion: str | None
 ) -> TokenGrant:
     """Check a signed assertion and issue an access token for its partner."""
     if grant_type != GRANT_TYPE:
@@ -43,19 +43,20 @@ def exchange(
     if not assertion:
         raise InvalidRequest("assertion is required")
     partner = _check_assertion(store, clock, settings, assertion)
-    return issue_token(store, clock, ids, settings, partner.client_id)
+    return issue_token(store, clock, settings, partner.client_id)
 
 
-def issue_token(store: Store, clock: Clock, ids: IdGenerator, settings: Settings, client_id: str) -> TokenGrant:
+def issue_token(store: Store, clock: Clock, settings: Settings, client_id: str) -> TokenGrant:
     """An access token for ``client_id`` (also what the control plane hands out without the JWT dance)."""
     now = int(clock.now().timestamp())
+    # Credentials come from the OS's randomness: however many tokens a partner mints, the seeded ids don't move.
     claims = {"sub": client_id, "client_id": client_id, "iat": now, "exp": now + settings.token_ttl_seconds,
-              "jti": ids.hex("", 8)}
-    token = jwt.encode(claims, _secret(store, ids), algorithm="HS256")
-    return TokenGrant(token, settings.token_ttl_seconds, ids.hex("zrt_", 24), client_id)
+              "jti": secrets.token_hex(8)}
+    token = jwt.encode(claims, store.secret(_SECRET_KEY), algorithm="HS256")
+    return TokenGrant(token, settings.token_ttl_seconds, "zrt_" + secrets.token_hex(24), client_id)
 
 
-def authenticate(store: Store, clock: Clock, ids: IdGenerator, authorization: str | None) -> Partner:
+def authenticate(store: Store, clock: Clock, authorization: str | None) -> Partner:
     """The partner behind an ``Authorization: Bearer`` header, or 401 ``invalid_token``."""
     if not authorization:
         raise InvalidToken("missing bearer token: send Authorization: Bearer <accessToken>")
@@ -63,7 +64,7 @@ def authenticate(store: Store, clock: Clock, ids: IdGenerator, authorization: st
     token = token.strip()
     if scheme.lower() != "bearer" or not token or len(token) > MAX_TOKEN_CHARS:
         raise InvalidToken("malformed Authorization header: expected 'Bearer <accessToken>'")
-    claims = _verified_claims(_secret(store, ids), token)
+    claims = _verified_claims(store.secret(_SECRET_KEY), token)
     if claims is None:
         raise InvalidToken("bearer token is not a valid access token")
     if claims["exp"] <= clock.now().timestamp():
@@ -74,10 +75,10 @@ def authenticate(store: Store, clock: Clock, ids: IdGenerator, authorization: st
     return partner
 
 
-def client_of(store: Store, clock: Clock, ids: IdGenerator, authorization: str | None) -> str | None:
+def client_of(store: Store, clock: Clock, authorization: str | None) -> str | None:
     """The client behind a bearer header, or None when it would not authenticate."""
     try:
-        return authenticate(store, clock, ids, authorization).client_id
+        return authenticate(store, clock, authorization).client_id
     except InvalidToken:
         return None
 
@@ -142,21 +143,25 @@ def _verify_signature(assertion: str, partner: Partner, settings: Settings) -> d
 
 
 def _check_times(claims: dict[str, Any], clock: Clock, settings: Settings) -> None:
-    now, leeway = clock.now().timestamp(), settings.jwt_leeway_seconds
+    """``iat``/``exp`` must fit simulated now or wall now, within the leeway.
+
+    Simulated now serves partners whose tests share the mock's clock; wall now serves partners signing with their
+    system clock, which is what real Zest compares against, even after the mock's clock was advanced by hours.
+    """
     iat, exp = claims["iat"], claims["exp"]
     if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (iat, exp)):
         raise InvalidToken("assertion iat and exp must be Unix seconds")
-    if iat > now + leeway:
-        raise InvalidToken("assertion iat is in the future beyond the allowed clock drift")
-    if exp < now - leeway:
-        raise InvalidToken("assertion has expired")
     if exp <= iat or exp - iat > settings.max_assertion_lifetime_seconds:
         raise InvalidToken(f"assertion lifetime must be 1..{settings.max_assertion_lifetime_seconds} s (exp - iat)")
+    problems = [_time_problem(iat, exp, now, settings.jwt_leeway_seconds)
+                for now in (clock.now().timestamp(), clock.wall_time())]
+    if all(problems):
+        raise InvalidToken(f"{problems[0]} (judged against both simulated and wall time)")
 
 
-def _secret(store: Store, ids: IdGenerator) -> str:
-    secret = store.get_meta(_SECRET_KEY)
-    if secret is None:
-        secret = ids.hex("", 32)
-        store.set_meta(_SECRET_KEY, secret)
-    return secret
+def _time_problem(iat: float, exp: float, now: float, leeway: int) -> str | None:
+    if iat > now + leeway:
+        return "assertion iat is in the future beyond the allowed clock drift"
+    if exp < now - leeway:
+        return "assertion has expired"
+    return None

@@ -194,12 +194,4 @@ def _put_file(rt: Runtime, upload: Upload, content_type: str) -> None:
 
 
 def _sign(rt: Runtime, sha256: str, expires: int) -> str:
-    return hmac.new(_secret(rt).encode(), f"{sha256}.{expires}".encode(), hashlib.sha256).hexdigest()
-
-
-def _secret(rt: Runtime) -> str:
-    secret = rt.store.get_meta(_SECRET_KEY)
-    if secret is None:
-        secret = rt.ids.hex("", 32)
-        rt.store.set_meta(_SECRET_KEY, secret)
-    return secret
+    return hmac.new(rt.store.secret(_SECRET_KEY).encode(), f"{sha256}.{expires}".encode(), hashlib.sha256).hexdigest()

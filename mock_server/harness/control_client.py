@@ -151,6 +151,25 @@ class ControlClient:
         return self._call("GET", "/_mock/requests",
                           params=_present(clientId=client_id, operationId=operation_id, limit=limit))
 
+    # scenarios, faults and chaos (used by the scenario runner)
+    def load_scenario(self, name: str) -> JSON:
+        """Apply a library scenario; returns ``{name, seed, startedAt, clock, faults}``."""
+        return self._call("POST", f"/_mock/scenarios/{_seg(name)}/load")
+
+    def load_scenario_document(self, document: JSON) -> JSON:
+        """Apply a scenario given as a document (a file of your own, parsed)."""
+        return self._call("POST", "/_mock/scenarios", json=document)
+
+    def processed_events(self, client_id: str | None = None) -> JSON:
+        """The partner's reports of processed webhook events, oldest first."""
+        return self._call("GET", "/_mock/expectations/processed", params=_present(clientId=client_id))
+
+    def clear_faults(self) -> JSON:
+        return self._call("DELETE", "/_mock/faults")
+
+    def set_chaos(self, client_id: str, chaos: JSON) -> JSON:
+        return self._call("PUT", f"/_mock/webhooks/chaos/{_seg(client_id)}", json=chaos)
+
     def _call(self, method: str, path: str, *, json: JSON | None = None, params: JSON | None = None,
               timeout: httpx.Timeout | None = None) -> JSON:
         extra: JSON = {"timeout": timeout} if timeout is not None else {}
@@ -163,6 +182,19 @@ class ControlClient:
         if response.is_success:
             return _json_object(response)
         raise ControlRefused(response.status_code, _envelope(response))
+
+    # fault rules on the partner API (used by the pytest plugin's users)
+    def add_fault(self, rule: JSON) -> JSON:
+        """Add a rule such as ``{"match": {"operationId": "createSpvRequest"}, "action": "error", "status": 503}``;
+        returns it with its ``id``."""
+        return self._call("POST", "/_mock/faults", json=rule)
+
+    def faults(self) -> JSON:
+        """Fault rules, with how often each fired."""
+        return self._call("GET", "/_mock/faults")
+
+    def remove_fault(self, fault_id: int) -> JSON:
+        return self._call("DELETE", f"/_mock/faults/{int(fault_id)}")
 
 
 def _present(**values: Any) -> JSON:

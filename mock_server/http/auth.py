@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from mock_server.domain import auth
@@ -14,14 +16,14 @@ from mock_server.models import InfoResponse, TokenResponse, dump
 
 class Body_exchangeJwtAssertion(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    grant_type: str
-    assertion: str
+    grant_type: Literal["urn:ietf:params:oauth:grant-type:jwt-bearer"]  # anything else: 400 invalid_request
+    assertion: str = Field(min_length=1, description="The EdDSA-signed JWT assertion (RFC 7523)")
 
 
 async def exchange(call: Call) -> Response:
     form = await read_form(call.request, 16 * 1024)
     rt = call.rt
-    grant = auth.exchange(rt.store, rt.clock, rt.ids, rt.settings, form.get("grant_type"), form.get("assertion"))
+    grant = auth.exchange(rt.store, rt.clock, rt.settings, form.get("grant_type"), form.get("assertion"))
     call.request.scope.setdefault("state", {})["client_id"] = grant.client_id
     body = TokenResponse(accessToken=grant.access_token, expiresIn=grant.expires_in, refreshToken=grant.refresh_token)
     return json_response(dump(body), 201)

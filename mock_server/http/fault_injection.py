@@ -60,7 +60,7 @@ class FaultInjectionMiddleware:
         method = scope["method"]
         operation_id = next((op for m, regex, op in self.routes if m == method and regex.match(scope["path"])), None)
         headers = dict(scope["headers"])
-        client_id = auth.client_of(rt.store, rt.clock, rt.ids, _text(headers.get(b"authorization")))
+        client_id = auth.client_of(rt.store, rt.clock, _text(headers.get(b"authorization")))
         state = scope.setdefault("state", {})
         state.setdefault("operation_id", operation_id)
         state.setdefault("client_id", client_id)
@@ -91,7 +91,7 @@ async def _answer_error(rt: Runtime, fired: faults.Fired, scope: Scope, receive:
     headers = {"Retry-After": str(rule.retryAfter)} if rule.retryAfter is not None else None
     detail = rule.detail or f"injected fault: {rule.action} (rule {fired.rule_id})"
     error = ZestError(detail, status=rule.status, code=rule.error_code(), headers=headers)
-    await error_response(error, rt.ids.uuid4)(scope, receive, send)
+    await error_response(error, rt.ids.fault_uuid4)(scope, receive, send)
 
 
 async def _swallow(message: Message) -> None:

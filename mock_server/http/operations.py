@@ -113,6 +113,6 @@ class _PathEndpoint:
         rt: Runtime = request.app.state.rt
         call = Call(request, rt)
         if op.secured:
-            call._partner = auth.authenticate(rt.store, rt.clock, rt.ids, request.headers.get("authorization"))
+            call._partner = auth.authenticate(rt.store, rt.clock, request.headers.get("authorization"))
             state["client_id"] = call._partner.client_id
         return await op.handler(call)

@@ -14,6 +14,7 @@ from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequest
 from mock_server.validation import parse_model
 
 _STATUSES = [s.value for s in SpvRequestStatus]
+MAX_PAGE = 10**9  # keeps the SQL offset in range; declared as the parameter's maximum
 _SLUG = Param("slug", "path", {"type": "string"}, True, "SPV request slug, e.g. svr_a1b2c3")
 
 
@@ -30,7 +31,7 @@ async def create(call: Call) -> Response:
 async def list_requests(call: Call) -> Response:
     query = call.request.query_params
     per_page = _int_param(query.get("perPage"), "perPage", 10, 1, 100)
-    page = _int_param(query.get("page"), "page", 1, 1, 10**9)
+    page = _int_param(query.get("page"), "page", 1, 1, MAX_PAGE)
     status = query.get("status")
     if status is not None and status not in _STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)}")
@@ -64,7 +65,7 @@ OPERATIONS = [
         secured=True,
         params=(
             Param("perPage", "query", {"type": "integer", "minimum": 1, "maximum": 100, "default": 10}),
-            Param("page", "query", {"type": "integer", "minimum": 1, "default": 1}),
+            Param("page", "query", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}),
             Param("status", "query", {"type": "string", "enum": _STATUSES}),
         ),
     ),

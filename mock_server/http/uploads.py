@@ -48,13 +48,13 @@ class Body_uploadSubscriptionForm(BaseModel):  # the published component name
 
 
 class Body_uploadFundingReceipt(BaseModel):  # the published component name
-    # No `examples`: schemathesis' examples phase would pair them with a file whose bytes do not match the part's
-    # Content-Type (4.32.5), which the magic-byte check rightly answers 415.
+    # schemathesis 4.32.5's examples phase labels the file part with the first listed type whatever its bytes;
+    # contract_tests/test_schemathesis.py relabels it, so these examples stay.
     model_config = ConfigDict(extra="forbid")
-    amount: str = Field(pattern=r"^\d+(\.\d{1,2})?$", description="Decimal string, e.g. 50000.00")
-    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code, e.g. USD")
-    wireReference: str = Field(min_length=1, max_length=200, description="Wire reference / message id; "
-                               "`wire_reference` is accepted as an alias")
+    amount: str = Field(pattern=r"^[0-9]+(\.[0-9]{1,2})?$", examples=["50000.00"], description="Decimal string")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", examples=["USD"], description="ISO 4217 code")
+    wireReference: str = Field(min_length=1, max_length=200, examples=["ACME-WIRE-20260507-9921"],
+                               description="Wire reference / message id; `wire_reference` is accepted as an alias")
     file: str = Field(json_schema_extra=_BINARY, description="Receipt: PDF, JPEG, PNG or WEBP, at most 10 MiB")
 
 
