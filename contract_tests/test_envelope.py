@@ -64,3 +64,6 @@ def test_system_endpoints(client: TestClient) -> None:
     docs = client.get("/docs")
     assert docs.status_code == 200 and docs.headers["content-type"].startswith("text/html")
     assert "/openapi.json" in docs.text
+    assert "createSpvRequest" in docs.text and "uploadFundingReceipt" in docs.text  # readable without the CDN
+    control = client.get("/_mock/docs")
+    assert "advanceClock" in control.text and "/_mock/openapi.json" in control.text

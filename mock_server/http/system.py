@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from html import escape
+from typing import Any
+
 from starlette.responses import HTMLResponse, Response
 
 from mock_server import __version__
 from mock_server.http.bodies import json_response
 from mock_server.http.operations import Answer, Call, Operation
 
+# Swagger UI comes from a CDN; the operation list under it is rendered here, so the page is useful offline too.
 _SWAGGER_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>zest-mock: Partner API</title>
+<html><head><meta charset="utf-8"><title>{title}</title>
 <link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
 <body><div id="swagger-ui"></div>
 <script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
 <script>SwaggerUIBundle({url: "{spec}", dom_id: "#swagger-ui"});</script>
-<noscript>The OpenAPI document is at <a href="{spec}">{spec}</a>.</noscript>
+<section id="offline"><h1>{title}</h1><p>OpenAPI document: <a href="{spec}">{spec}</a></p>
+<table><tr><th>method</th><th>path</th><th>operationId</th><th>summary</th></tr>{rows}</table></section>
 </body></html>"""
 
 
@@ -34,12 +39,22 @@ async def control_openapi(call: Call) -> Response:
     return json_response(call.request.app.state.openapi["control"])
 
 
-def swagger_page(spec_path: str) -> Response:
-    return HTMLResponse(_SWAGGER_PAGE.replace("{spec}", spec_path))
+def swagger_page(document: dict[str, Any], spec_path: str) -> Response:
+    rows = "".join(
+        f"<tr><td>{method.upper()}</td><td>{escape(path)}</td><td>{escape(op['operationId'])}</td>"
+        f"<td>{escape(op.get('summary', ''))}</td></tr>"
+        for path, ops in document["paths"].items() for method, op in ops.items()
+    )
+    page = _SWAGGER_PAGE.replace("{spec}", spec_path).replace("{rows}", rows)
+    return HTMLResponse(page.replace("{title}", escape(document["info"]["title"])))
 
 
 async def docs(call: Call) -> Response:
-    return swagger_page("/openapi.json")
+    return swagger_page(call.request.app.state.openapi["partner"], "/openapi.json")
+
+
+async def control_docs(call: Call) -> Response:
+    return swagger_page(call.request.app.state.openapi["control"], "/_mock/openapi.json")
 
 
 OPERATIONS = [
@@ -51,4 +66,6 @@ OPERATIONS = [
               {200: Answer("Swagger UI page", media_type="text/html")}),
     Operation("GET", "/_mock/openapi.json", "getControlOpenapi", "Mock control", "The control plane's OpenAPI",
               control_openapi, {200: Answer("OpenAPI 3.1 document")}, plane="control"),
+    Operation("GET", "/_mock/docs", "getControlDocs", "Mock control", "The control plane's documentation UI",
+              control_docs, {200: Answer("Swagger UI page", media_type="text/html")}, plane="control"),
 ]
