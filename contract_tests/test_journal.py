@@ -144,7 +144,7 @@ def test_a_client_that_disconnects_before_the_answer_is_journaled_as_499() -> No
 
     asyncio.run(app(http_scope("POST", "/v1/spv-requests", headers), receive, send))
     (row,) = rows(runtime(app))
-    runtime(app).store.close()
+    runtime(app).store.conn.close()
     assert (row["status"], row["client_id"], row["idempotency_key"]) == (499, DEV, "gone-1")
     assert row["operation_id"] == "createSpvRequest"
 
@@ -153,7 +153,7 @@ def test_a_client_that_disconnects_before_the_answer_is_journaled_as_499() -> No
 def bare() -> Iterator[tuple[Starlette, Runtime]]:
     app, rt = bare_app()
     yield app, rt
-    rt.store.close()
+    rt.store.conn.close()
 
 
 def bare_app() -> tuple[Starlette, Runtime]:

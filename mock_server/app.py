@@ -44,6 +44,7 @@ def all_operations() -> list[Operation]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     rt = Runtime.build(settings)
+    register_jobs(rt)
     if settings.admin_policy:
         policy.set_policy(rt, policy.parse(settings.admin_policy))
     if settings.scenario:
@@ -52,12 +53,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        register_jobs(rt)
-        rt.scheduler.start()
+        rt.start()
         try:
             yield
         finally:
-            await rt.close()
+            await rt.stop()
 
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     app = Starlette(

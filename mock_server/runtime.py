@@ -46,8 +46,14 @@ class Runtime:
         """Keep simulated now in the store, so a restart on a state file resumes from it."""
         self.store.set_meta("clock_now", format_instant(self.clock.now()))
 
-    async def close(self) -> None:
+    def start(self) -> None:
+        """Start the background work of a serving app (its lifespan may start and stop more than once)."""
+        self.dispatcher.start()
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        """Stop background work and make the state file durable; the store stays open for the app's life."""
         await self.scheduler.stop()
         await self.dispatcher.close()
         self.remember_clock()
-        self.store.close()
+        self.store.checkpoint()

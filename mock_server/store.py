@@ -149,13 +149,12 @@ class Store:
             for table in tables:
                 if table not in keep and not table.startswith("sqlite_"):
                     self.run(f"DELETE FROM {table}")
-        if self.path:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.checkpoint()
 
-    def close(self) -> None:
+    def checkpoint(self) -> None:
+        """Fold the WAL into the state file (a no-op in memory)."""
         if self.path:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        self.conn.close()
 
 
 def dumps(value: Any) -> str:

@@ -57,12 +57,19 @@ class Outcome:
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, ids: IdGenerator, settings: Settings) -> None:
         self.store, self.clock, self.ids, self.settings = store, clock, ids, settings
-        self.client = httpx.AsyncClient(timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-                                        follow_redirects=False, limits=httpx.Limits(max_connections=None))
+        self.client = self._new_client()
         self._budgets: dict[str, asyncio.Semaphore] = {}
+
+    def start(self) -> None:
+        if self.client.is_closed:
+            self.client = self._new_client()
 
     async def close(self) -> None:
         await self.client.aclose()
+
+    def _new_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
+                                 follow_redirects=False, limits=httpx.Limits(max_connections=None))
 
     async def deliver(self, job: Job) -> dict[str, Any]:
         """Run one attempt of a delivery and schedule the next one, or park, hold, finish or kill the delivery."""
