@@ -92,7 +92,7 @@ def register_jobs(rt: Runtime) -> None:
 
 async def _zest_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ZestError)
-    return error_response(exc, request.app.state.rt.ids.uuid4)
+    return error_response(exc, request.app.state.rt.ids.error_id)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -102,10 +102,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = NotFound(f"no route for {request.method} {request.url.path}")
     else:
         error = InvalidRequest(str(exc.detail), status=exc.status_code, headers=exc.headers)
-    return error_response(error, request.app.state.rt.ids.uuid4)
+    return error_response(error, request.app.state.rt.ids.error_id)
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     if not isinstance(exc, DroppedConnection):  # a drop is a fault the test asked for, not an error
         log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(InternalError("unexpected server error; quote the errorId"), request.app.state.rt.ids.uuid4)
+    error = InternalError("unexpected server error; quote the errorId")
+    return error_response(error, request.app.state.rt.ids.error_id)

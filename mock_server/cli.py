@@ -28,7 +28,7 @@ from mock_server.harness.control_client import (
     ControlRefused,
     MockUnreachable,
 )
-from mock_server.harness.junit import write_junit
+from mock_server.harness.junit import CaseResult, write_junit
 from mock_server.harness.receiver_check import CLASSNAME, check_receiver
 from mock_server.harness.scenarios import (
     EXPECTATION_SUMMARIES,
@@ -448,3 +448,50 @@ def _scenario_lines(doc: JSON) -> list[str]:
         name, params = (entry, {}) if isinstance(entry, str) else next(iter(entry.items()))
         lines.append(f"expect {name}{' ' + _pairs(params) if params else ''}: {EXPECTATION_SUMMARIES[name]}")
     return lines
+
+
+@scenario.command("run")
+@click.argument("name_or_file")
+@click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JUnit XML report here: one testcase per expectation, plus one for COMMAND's exit.")
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port for the mock on 127.0.0.1; 0 picks a free one.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=300.0,
+              show_default=True, help="Seconds COMMAND may run before it is stopped (and fails).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of lines.")
+def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path | None, port: int, timeout_s: float,
+                 as_json: bool) -> None:
+    """Run COMMAND against a mock with scenario NAME (or FILE) loaded, then judge its expectations.
+
+    \b
+      zest-mock scenario run happy_path --junit report.xml -- python -m pytest tests/zest
+    COMMAND gets ZEST_BASE_URL, ZEST_MOCK_URL, ZEST_CLIENT_ID, ZEST_PRIVATE_KEY_FILE, ZEST_WEBHOOK_SECRET,
+    ZEST_AUDIENCE and ZEST_SCENARIO. Exits 1 if COMMAND failed or any expectation failed.
+    """
+    from mock_server.harness.runner import run_scenario
+
+    try:
+        report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s)
+    except ScenarioError as exc:
+        _scenario_errors(exc.errors)
+    except OSError as exc:
+        raise click.ClickException(f"cannot serve the mock on port {port}: {exc}") from exc
+    except ControlError as exc:
+        raise click.ClickException(f"the mock failed during the run: {exc}") from exc
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        for line in _run_lines(report.cases, report.timeline):
+            click.echo(line)
+        click.echo(report.summary + (f"; JUnit report in {junit_path}" if junit_path else ""))
+    sys.exit(0 if report.ok else 1)
+
+
+def _run_lines(cases: list[CaseResult], timeline: list[str]) -> list[str]:
+    lines: list[str] = []
+    for case in cases:
+        lines.append(f"{case.status} {case.name}" + (f": {case.message}" if case.message else ""))
+        if case.failed and case.evidence:
+            lines += [f"    {line}" for line in case.evidence.splitlines()]
+    return [*lines, *(["timeline:"] + [f"  {step}" for step in timeline] if timeline else [])]

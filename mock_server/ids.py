@@ -22,8 +22,11 @@ class IdGenerator:
     def reseed(self, seed: int | None) -> None:
         self.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "big")
         self._rng = random.Random(self.seed)
-        # Fault decisions draw from their own stream, so injecting a fault never shifts the ids that follow.
+        # Fault decisions draw from their own stream, so injecting a fault never shifts the ids that follow; ids the
+        # partner never sends back (errorIds, delivery ids) have another, so errors and background redeliveries in
+        # a racy order never shift the resource ids either.
         self._fault_rng = random.Random(f"faults:{self.seed}")
+        self._internal_rng = random.Random(f"internal:{self.seed}")
 
     def slug(self, prefix: str, length: int = 10) -> str:
         """``svr_k3j9x0a2bq``-style: prefix + lowercase alphanumerics."""
@@ -32,8 +35,12 @@ class IdGenerator:
     def hex(self, prefix: str, nbytes: int) -> str:
         return prefix + self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
 
-    def uuid4(self) -> str:
-        return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+    def error_id(self) -> str:
+        """The errorId of an error envelope (UUID v4)."""
+        return str(uuid.UUID(int=self._internal_rng.getrandbits(128), version=4))
+
+    def delivery_id(self) -> str:
+        return "dlv_" + "".join(self._internal_rng.choices(_ALPHABET, k=12))
 
     def event_id(self) -> str:
         return self.hex("wde_", 8)

@@ -36,7 +36,7 @@ def emit(store: Store, ids: IdGenerator, client_id: str, event_type: str, data: 
 def queue_delivery(store: Store, ids: IdGenerator, event_id: str, client_id: str, due: str, *, kind: str) -> str:
     """A delivery chain for an event, with its first attempt scheduled at ``due``; parked (no job) while the
     partner has no endpoint, until one is set."""
-    delivery_id = ids.slug("dlv_", 12)
+    delivery_id = ids.delivery_id()
     endpoint = store.one("SELECT webhook_url FROM partners WHERE client_id = ?", client_id)
     status = "pending" if endpoint and endpoint["webhook_url"] else "awaiting_endpoint"
     store.run(

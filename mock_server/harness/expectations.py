@@ -1,0 +1,310 @@
+"""Scenario expectations: the evidence a run leaves in the mock, and the judgement of each expectation on it.
+
+``fetch_evidence`` reads the control plane once (journal, delivery attempts, events, dead letters, processed
+eventIds); ``evaluate`` turns a scenario's expectations into one ``CaseResult`` each, a failure carrying the
+offending requests or deliveries (method, path, key, status, fault, time as an offset from the scenario start).
+Every check is a pure function of the evidence, so the same run always gets the same verdicts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mock_server.clock import parse_instant
+from mock_server.harness.control_client import JSON, ControlClient
+from mock_server.harness.junit import CaseResult
+from mock_server.harness.scenarios import Scenario
+
+KEYED_WRITES = frozenset({"createSpvRequest", "bulkCreateInvestors", "createSubscriptions"})
+AFTER_COMMIT = ("error_after_commit", "drop_after_commit")
+RETRYABLE_STATUSES = frozenset({429, 499})
+MAX_LINES = 20
+
+
+@dataclass
+class Evidence:
+    """What a run left behind; ``attempts_cutoff`` and ``healthy_from`` bound the attempts a receiver answers for."""
+
+    client_id: str
+    requests: list[JSON]
+    attempts: list[JSON]
+    events: list[JSON]
+    dead: list[JSON]
+    processed: list[JSON]
+    started_at: str | None = None
+    attempts_cutoff: int | None = None
+    healthy_from: int = 0
+
+    def judged_attempts(self) -> list[JSON]:
+        """Attempts made while the partner's receiver was meant to be up."""
+        end = len(self.attempts) if self.attempts_cutoff is None else self.attempts_cutoff
+        return self.attempts[self.healthy_from:end]
+
+    def attempts_until_exit(self) -> list[JSON]:
+        return self.attempts if self.attempts_cutoff is None else self.attempts[:self.attempts_cutoff]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+    lines: tuple[str, ...] = ()
+    skipped: bool = False
+
+
+def fetch_evidence(mock: ControlClient, client_id: str, *, started_at: str | None = None,
+                   attempts_cutoff: int | None = None, healthy_from: int = 0) -> Evidence:
+    return Evidence(
+        client_id=client_id,
+        requests=[row for row in _items(mock.requests(limit=10_000))  # a refused token leaves no clientId
+                  if row.get("clientId") in (client_id, None)],
+        attempts=_items(mock.deliveries(client_id=client_id)),
+        events=_items(mock.events(client_id=client_id)),
+        dead=_items(mock.dead_letter(client_id=client_id)),
+        processed=_items(mock.processed_events(client_id=client_id)),
+        started_at=started_at, attempts_cutoff=attempts_cutoff, healthy_from=healthy_from,
+    )
+
+
+def evaluate(scenario: Scenario, evidence: Evidence) -> list[CaseResult]:
+    """One case per expectation of ``scenario``, in the scenario's order."""
+    classname = f"zest-mock.scenario.{scenario.name}"
+    return [judge(e.name, e.params.model_dump(), evidence, classname) for e in scenario.expectations]
+
+
+def judge(name: str, params: dict[str, Any], evidence: Evidence, classname: str) -> CaseResult:
+    check = CHECKS.get(name)
+    started = time.perf_counter()
+    if check is None:
+        verdict = Verdict(False, f"unknown expectation {name!r}; known: {', '.join(sorted(CHECKS))}")
+    else:
+        verdict = check(evidence, **params)
+    lines = list(verdict.lines[:MAX_LINES])
+    if len(verdict.lines) > MAX_LINES:
+        lines.append(f"... and {len(verdict.lines) - MAX_LINES} more")
+    return CaseResult(name=name, classname=classname, passed=verdict.passed, message=verdict.message,
+                      evidence="\n".join(lines), duration_s=time.perf_counter() - started, skipped=verdict.skipped)
+
+
+# ---- the checks ---------------------------------------------------------------------------------------------------
+
+
+def idempotent_retries(ev: Evidence) -> Verdict:
+    """Every write retried after a 5xx, 429, timeout or drop reused its Idempotency-Key and its body."""
+    pairs = list(_retries(ev.requests))
+    bad: list[str] = []
+    for failed, retry in pairs:
+        problem = _retry_problem(failed, retry)
+        if problem:
+            bad += [f"{problem}:", f"  failed  {_request(failed, ev)}", f"  retried {_request(retry, ev)}"]
+    if bad:
+        return Verdict(False, f"{len(bad) // 3} of {len(pairs)} retried write(s) changed key or body", tuple(bad))
+    return Verdict(True, f"{len(pairs)} retried write(s) reused their key and body")
+
+
+def no_duplicate_resources(ev: Evidence) -> Verdict:
+    """No two creating calls with the same body under different Idempotency-Keys."""
+    groups: dict[tuple[Any, ...], list[JSON]] = {}
+    for row in ev.requests:
+        if row.get("bodyHash") and (row.get("status") == 201 or _fault_action(row) in AFTER_COMMIT):
+            groups.setdefault((row.get("operationId"), row.get("path"), row["bodyHash"]), []).append(row)
+    bad: list[str] = []
+    for (operation, path, _), rows in groups.items():
+        keys = {row.get("idempotencyKey") or f"(no key, #{row['seq']})" for row in rows}
+        if len(keys) > 1:
+            bad.append(f"{operation} {path}: the same body created under {len(keys)} keys:")
+            bad += [f"  {_request(row, ev)}" for row in rows]
+    if bad:
+        return Verdict(False, "a retry with a new Idempotency-Key created a duplicate resource", tuple(bad))
+    return Verdict(True, f"{len(groups)} created resource(s), none twice")
+
+
+def form_before_funding(ev: Evidence) -> Verdict:
+    """No funding upload before a successful signed-form upload for the same subscription."""
+    formed: set[str] = set()
+    bad: list[str] = []
+    fundings = 0
+    for row in ev.requests:
+        path = str(row.get("path", ""))
+        if row.get("operationId") == "uploadSubscriptionForm" and _success(row):
+            formed.add(path.rsplit("/", 1)[0])
+        elif row.get("operationId") == "uploadFundingReceipt":
+            fundings += 1
+            if path.rsplit("/", 1)[0] not in formed:
+                bad.append(_request(row, ev))
+    if bad:
+        return Verdict(False, f"{len(bad)} funding upload(s) before the signed form was accepted", tuple(bad))
+    return Verdict(True, f"{fundings} funding upload(s), each after its form")
+
+
+def backoff(ev: Evidence, maxCalls: int = 3, withinSeconds: float = 1.0) -> Verdict:
+    """After a 5xx/429 answer (or a lost one), at most ``maxCalls`` calls to that endpoint within the window."""
+    if ev.requests and any(row.get("wallAt") is None for row in ev.requests):
+        return Verdict(True, "skipped: the journal has no wall times (wallAt)", skipped=True)
+    bad: list[str] = []
+    failures = [row for row in ev.requests if _failed(row)]
+    for failure in failures:
+        start = float(failure["wallAt"])
+        burst = [row for row in ev.requests if row["seq"] > failure["seq"] and _same_endpoint(row, failure)
+                 and start < float(row["wallAt"]) <= start + withinSeconds]
+        if len(burst) > maxCalls:
+            bad.append(f"{len(burst)} calls within {withinSeconds:g} s after {_request(failure, ev)}:")
+            bad += [f"  +{float(row['wallAt']) - start:.3f}s {_request(row, ev)}" for row in burst]
+    if bad:
+        return Verdict(False, f"retried faster than {maxCalls} call(s) per {withinSeconds:g} s after a failure",
+                       tuple(bad))
+    return Verdict(True, f"{len(failures)} failure(s), each followed by at most {maxCalls} call(s) "
+                         f"in {withinSeconds:g} s")
+
+
+def webhooks_acknowledged(ev: Evidence, withinSeconds: float = 10.0) -> Verdict:
+    """Every attempt that reached the partner's receiver while it was up got a 2xx in time."""
+    real = [a for a in ev.judged_attempts() if not _synthetic(a)]
+    limit_ms = withinSeconds * 1000
+    bad = [_attempt(a, ev) for a in real if a.get("outcome") != "delivered" or (a.get("durationMs") or 0) > limit_ms]
+    if not real:
+        return Verdict(False, "no delivery reached the partner's receiver (is one registered with "
+                              "PUT /_mock/webhooks/endpoint?)")
+    if bad:
+        return Verdict(False, f"{len(bad)} of {len(real)} delivery attempt(s) not answered 2xx within "
+                              f"{withinSeconds:g} s", tuple(bad))
+    return Verdict(True, f"{len(real)} delivery attempt(s) answered 2xx within {withinSeconds:g} s")
+
+
+def tampered_rejected(ev: Evidence) -> Verdict:
+    """Every delivery with a forged signature or a stale timestamp was refused with a 4xx."""
+    tampered = [a for a in ev.attempts_until_exit() if str(a.get("outcome", "")).startswith("tamper_")]
+    accepted = [_attempt(a, ev) for a in tampered if a.get("outcome") != "tamper_rejected"]
+    if not tampered:
+        return Verdict(False, "no tampered delivery was sent, so nothing was proved (set webhookChaos.tamperShare)")
+    if accepted:
+        return Verdict(False, f"{len(accepted)} of {len(tampered)} tampered delivery(ies) accepted", tuple(accepted))
+    return Verdict(True, f"{len(tampered)} tampered delivery(ies) refused with a 4xx")
+
+
+def events_processed_once(ev: Evidence) -> Verdict:
+    """No eventId reported processed twice (POST /_mock/expectations/processed), none the mock never sent."""
+    if not ev.processed:
+        return Verdict(True, "skipped: no processed eventIds were reported to POST /_mock/expectations/processed",
+                       skipped=True)
+    types = {e.get("eventId"): e.get("eventType") for e in ev.events}
+    counts = Counter(str(row.get("eventId")) for row in ev.processed)
+    twice = [f"{event_id} ({types.get(event_id, '?')}) processed {n} times" for event_id, n in counts.items() if n > 1]
+    unknown = [f"{event_id} was never sent to this partner" for event_id in counts if event_id not in types]
+    if twice or unknown:
+        return Verdict(False, f"{len(twice)} event(s) processed more than once, {len(unknown)} unknown",
+                       tuple(twice + unknown))
+    return Verdict(True, f"{len(counts)} event(s) processed once each")
+
+
+def flow_completed(ev: Evidence, event: str = "subscription.completed") -> Verdict:
+    """An event of type ``event`` was stored for the partner: the flow got to the end."""
+    if any(e.get("eventType") == event for e in ev.events):
+        return Verdict(True, f"{event} was emitted")
+    seen = [f"{_offset(e.get('occurredAt'), ev)} {e.get('eventId')} {e.get('eventType')}" for e in ev.events]
+    return Verdict(False, f"no {event} event: the flow did not reach completion", tuple(seen or ["no events at all"]))
+
+
+def dead_letter_redelivered(ev: Evidence) -> Verdict:
+    """Every dead delivery's event was later delivered by another delivery (a redelivery)."""
+    attempts = ev.attempts_until_exit()
+    bad: list[str] = []
+    for dead in ev.dead:
+        last = max((i for i, a in enumerate(attempts) if a.get("deliveryId") == dead.get("deliveryId")), default=-1)
+        if not any(a.get("eventId") == dead.get("eventId") and a.get("deliveryId") != dead.get("deliveryId")
+                   and a.get("outcome") == "delivered" for a in attempts[last + 1:]):
+            bad.append(f"{dead.get('deliveryId')} {dead.get('eventId')} dead after {dead.get('attempts')} "
+                       f"attempt(s), never delivered again")
+    if bad:
+        return Verdict(False, f"{len(bad)} of {len(ev.dead)} dead delivery(ies) not redelivered", tuple(bad))
+    return Verdict(True, f"{len(ev.dead)} dead delivery(ies), each redelivered")
+
+
+Check = Callable[..., Verdict]
+CHECKS: dict[str, Check] = {check.__name__: check for check in (
+    idempotent_retries, no_duplicate_resources, form_before_funding, backoff, webhooks_acknowledged,
+    tampered_rejected, events_processed_once, flow_completed, dead_letter_redelivered,
+)}
+
+
+# ---- helpers ------------------------------------------------------------------------------------------------------
+
+
+def _retries(requests: list[JSON]) -> Iterable[tuple[JSON, JSON]]:
+    """(failed keyed write, the next call to the same method and path) pairs."""
+    for index, row in enumerate(requests):
+        if row.get("operationId") in KEYED_WRITES and _failed(row):
+            retry = next((later for later in requests[index + 1:] if _same_endpoint(later, row)), None)
+            if retry is not None:
+                yield row, retry
+
+
+def _retry_problem(failed: JSON, retry: JSON) -> str | None:
+    key = failed.get("idempotencyKey")
+    if not key:
+        return "a write without an Idempotency-Key was retried (the retry cannot be recognised)"
+    if retry.get("idempotencyKey") != key:
+        return "the retry used a different Idempotency-Key"
+    if failed.get("bodyHash") and retry.get("bodyHash") and failed["bodyHash"] != retry["bodyHash"]:
+        return "the retry changed the body"
+    return None
+
+
+def _failed(row: JSON) -> bool:
+    status = int(row.get("status") or 0)
+    return status >= 500 or status in RETRYABLE_STATUSES or (bool(row.get("fault")) and not _success(row))
+
+
+def _success(row: JSON) -> bool:
+    return 200 <= int(row.get("status") or 0) < 300
+
+
+def _same_endpoint(a: JSON, b: JSON) -> bool:
+    return a.get("method") == b.get("method") and a.get("path") == b.get("path")
+
+
+def _fault_action(row: JSON) -> str | None:
+    fault = row.get("fault")
+    return str(fault).split("#", 1)[0] if fault else None
+
+
+def _synthetic(attempt: JSON) -> bool:
+    """Attempts the mock failed or forged itself: they never tested the receiver's acknowledgement."""
+    fault = str(attempt.get("fault") or "")
+    return fault == "fail_attempts" or fault.startswith("tamper") or str(attempt.get("outcome")).startswith("tamper")
+
+
+def _request(row: JSON, ev: Evidence) -> str:
+    line = (f"#{row.get('seq')} {row.get('method')} {row.get('path')} key={row.get('idempotencyKey') or '-'} "
+            f"status={row.get('status')}")
+    if row.get("fault"):
+        line += f" fault={row['fault']}"
+    return f"{line} at {_offset(row.get('at'), ev)}"
+
+
+def _attempt(a: JSON, ev: Evidence) -> str:
+    result = a.get("statusCode") if a.get("statusCode") is not None else a.get("error")
+    line = (f"{a.get('deliveryId')} {a.get('eventId')} attempt {a.get('attempt')} {a.get('outcome')} {result} "
+            f"{a.get('durationMs')}ms")
+    if a.get("fault"):
+        line += f" fault={a['fault']}"
+    return f"{line} at {_offset(a.get('at'), ev)}"
+
+
+def _offset(at: Any, ev: Evidence) -> str:
+    """``T+2h00m05s`` from the scenario start (stable across runs), or the raw instant without a start."""
+    if not at or not ev.started_at:
+        return str(at)
+    seconds = (parse_instant(str(at)) - parse_instant(ev.started_at)).total_seconds()
+    sign, seconds = ("-" if seconds < 0 else "+"), abs(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"T{sign}{int(hours)}h{int(minutes):02d}m{secs:06.3f}s" if hours else f"T{sign}{int(minutes)}m{secs:06.3f}s"
+
+
+def _items(result: JSON) -> list[JSON]:
+    return list(result.get("items") or [])
