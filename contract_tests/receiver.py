@@ -50,6 +50,10 @@ class Receiver:
         return [json.loads(d.body) for d in self.deliveries]
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the mock delivers concurrently; the default backlog of 5 drops connections
+
+
 def start_receiver(receiver: Receiver) -> Receiver:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -65,7 +69,7 @@ def start_receiver(receiver: Receiver) -> Receiver:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = _Server(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     receiver.url = f"http://127.0.0.1:{server.server_address[1]}/zest/webhooks"

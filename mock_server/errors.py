@@ -123,11 +123,16 @@ class ServiceUnavailable(ZestError):
     status, code = 503, "service_unavailable"
 
 
+MAX_FIELD_ERRORS = 100
+
+
 def envelope(exc: ZestError, error_id: str) -> dict[str, Any]:
-    """The wire body of an error."""
+    """The wire body of an error; at most ``MAX_FIELD_ERRORS`` entries (the detail says how many there were)."""
     body: dict[str, Any] = {"code": exc.code, "detail": exc.detail, "errorId": error_id}
     if exc.field_errors:
-        body["validationErrors"] = [e.to_wire() for e in exc.field_errors]
+        body["validationErrors"] = [e.to_wire() for e in exc.field_errors[:MAX_FIELD_ERRORS]]
+        if len(exc.field_errors) > MAX_FIELD_ERRORS:
+            body["detail"] += f" (the first {MAX_FIELD_ERRORS} of {len(exc.field_errors)} are listed)"
     return body
 
 

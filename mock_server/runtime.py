@@ -8,7 +8,7 @@ from mock_server.clock import Clock, format_instant, parse_instant
 from mock_server.domain import idempotency, partners
 from mock_server.domain.contracts import ContractRegistry
 from mock_server.ids import IdGenerator
-from mock_server.scheduler import Scheduler
+from mock_server.scheduler import CLOCK_META_KEY, Scheduler
 from mock_server.settings import Settings
 from mock_server.store import Store
 from mock_server.webhooks.dispatcher import Dispatcher
@@ -28,7 +28,7 @@ class Runtime:
     def build(cls, settings: Settings) -> Runtime:
         store = Store(settings.state_path)
         start = parse_instant(settings.clock_start) if settings.clock_start else None
-        saved = store.get_meta("clock_now")
+        saved = store.get_meta(CLOCK_META_KEY)
         if saved and start is None:
             start = parse_instant(saved)  # a state file resumes simulated time where it stopped
         clock = Clock(settings.clock_mode, settings.clock_scale, start)
@@ -44,7 +44,7 @@ class Runtime:
 
     def remember_clock(self) -> None:
         """Keep simulated now in the store, so a restart on a state file resumes from it."""
-        self.store.set_meta("clock_now", format_instant(self.clock.now()))
+        self.store.set_meta(CLOCK_META_KEY, format_instant(self.clock.now()))
 
     def start(self) -> None:
         """Start the background work of a serving app (its lifespan may start and stop more than once)."""

@@ -20,6 +20,7 @@ from mock_server.store import Store, dumps, loads
 
 log = logging.getLogger("zest_mock.scheduler")
 POLL_SECONDS = 0.01
+CLOCK_META_KEY = "clock_now"  # where simulated now is kept; ``Runtime.build`` resumes from it after a restart
 BACKGROUND_BATCH = 64  # jobs started per background tick, so a burst of due jobs never stalls the API
 
 
@@ -71,11 +72,11 @@ class Scheduler:
             while batch := self._due(format_instant(target)):
                 due = parse_instant(batch[0].due_at)
                 if due > self.clock.now():
-                    self.clock.set_to(due)
+                    self._move_clock(due)
                 ran += await asyncio.gather(*(self._start(job) for job in batch))
                 await self._settle()
             if target > self.clock.now():
-                self.clock.set_to(target)
+                self._move_clock(target)
         return ran
 
     async def run_due(self) -> list[dict[str, Any]]:
@@ -98,6 +99,12 @@ class Scheduler:
             except Exception:  # the loop must survive anything a job or the store throws
                 log.exception("scheduler loop")
             await asyncio.sleep(POLL_SECONDS)
+
+    def _move_clock(self, instant: datetime) -> None:
+        """Set the clock and keep it in the store before any job runs at that time, so a crash in the middle of
+        ``advance`` cannot resume simulated time below what those jobs already recorded."""
+        self.clock.set_to(instant)
+        self.store.set_meta(CLOCK_META_KEY, format_instant(instant))
 
     def _due(self, until: str, limit: int = -1) -> list[Job]:
         """The earliest not-yet-running jobs due by ``until``, all sharing one due time (at most ``limit``)."""

@@ -17,8 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import format_instant
-from mock_server.errors import InvalidRequest
-from mock_server.http.bodies import json_response
+from mock_server.http.bodies import int_query, json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param
 from mock_server.runtime import Runtime
@@ -160,21 +159,13 @@ class JournalPage(BaseModel):
 
 async def list_requests(call: Call) -> Response:
     query = call.request.query_params
-    limit = _limit(query.get("limit"))
+    limit = int_query(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     pairs = [(column, query[name]) for name, column in (("clientId", "client_id"), ("operationId", "operation_id"))
              if query.get(name)]
     where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs)) if pairs else ""
     rows = call.rt.store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?",
                              *(value for _, value in pairs), limit)
     return json_response({"items": [_wire(r) for r in reversed(rows)]})
-
-
-def _limit(raw: str | None) -> int:
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_LIMIT:
-        raise InvalidRequest(f"limit must be an integer from 1 to {MAX_LIMIT}, not {raw!r}")
-    return int(raw)
 
 
 def _wire(r: Row) -> dict[str, Any]:

@@ -8,6 +8,7 @@ signed with a per-instance secret, so they survive a restart with a state file a
 from __future__ import annotations
 
 import functools
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -149,7 +150,7 @@ def _check_times(claims: dict[str, Any], clock: Clock, settings: Settings) -> No
     system clock, which is what real Zest compares against, even after the mock's clock was advanced by hours.
     """
     iat, exp = claims["iat"], claims["exp"]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in (iat, exp)):
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (iat, exp)):
         raise InvalidToken("assertion iat and exp must be Unix seconds")
     if exp <= iat or exp - iat > settings.max_assertion_lifetime_seconds:
         raise InvalidToken(f"assertion lifetime must be 1..{settings.max_assertion_lifetime_seconds} s (exp - iat)")

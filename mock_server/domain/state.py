@@ -14,10 +14,11 @@ from pydantic import BaseModel
 
 from mock_server.domain import partners, policy
 from mock_server.runtime import Runtime
+from mock_server.scheduler import CLOCK_META_KEY
 from mock_server.store import Row
 
 # meta keys that describe the instance rather than the test's state; a reset keeps them.
-_INSTANCE_META = ("boots", "clock_now")
+_INSTANCE_META = ("boots", CLOCK_META_KEY)
 _TOKEN_SECRET = "access_token_secret"  # kept with the partners, so their tokens stay valid
 
 

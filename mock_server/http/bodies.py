@@ -13,8 +13,10 @@ from urllib.parse import parse_qs
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
-from mock_server.errors import InvalidRequest, PayloadTooLarge
+from mock_server.errors import FieldError, InvalidRequest, PayloadTooLarge
 from mock_server.store import dumps
+
+MAX_DEPTH = 32  # far deeper than any Zest body; keeps every later walk (hashing, errors, storage) shallow
 
 
 async def read_bytes(request: Request, limit: int) -> bytes:
@@ -35,19 +37,61 @@ async def read_bytes(request: Request, limit: int) -> bytes:
 
 
 async def read_json(request: Request, limit: int) -> Any:
-    """The parsed JSON body of a JSON endpoint."""
+    """The parsed JSON body of a JSON endpoint: strict RFC 8259 JSON, UTF-8, nested at most ``MAX_DEPTH`` deep."""
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
         raise InvalidRequest(f"Content-Type must be application/json, not {media_type or 'absent'!r}")
     raw = await read_bytes(request, limit)
     try:
-        return json.loads(raw)
+        data = json.loads(raw, parse_constant=_refuse_constant)
     except UnicodeDecodeError as exc:
         raise InvalidRequest("request body is not UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
-        raise InvalidRequest("malformed JSON: nested too deeply") from exc
+        raise InvalidRequest(f"malformed JSON: nested deeper than {MAX_DEPTH} levels") from exc
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        raise InvalidRequest(f"malformed JSON: {exc}") from exc
+    _check_plain(data)
+    return data
+
+
+def int_query(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter in ``low..high`` (ASCII digits only), or 400 ``invalid_request``."""
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
+        raise InvalidRequest(f"{name} must be an integer from {low} to {high}",
+                             field_errors=[FieldError(name, "format", f"{name} must be {low}..{high}", raw[:50])])
+    return int(raw)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _check_plain(data: Any) -> None:
+    """Refuse what parses but cannot be stored or echoed: deep nesting, lone surrogates (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise InvalidRequest(f"malformed JSON: nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            stack.extend((key, depth) for key in node)
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+        elif isinstance(node, str) and not _utf8_safe(node):
+            raise InvalidRequest("malformed JSON: a string holds a lone UTF-16 surrogate")
+
+
+def _utf8_safe(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 async def read_form(request: Request, limit: int) -> dict[str, str]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from mock_server.domain import auth, spv_requests
-from mock_server.errors import FieldError, InvalidRequest
-from mock_server.http.bodies import json_response, read_json
+from mock_server.errors import InvalidRequest
+from mock_server.http.bodies import int_query, json_response, read_json
 from mock_server.http.common import errors, idempotency_key
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
 from mock_server.http.writes import run_write
@@ -30,8 +30,8 @@ async def create(call: Call) -> Response:
 
 async def list_requests(call: Call) -> Response:
     query = call.request.query_params
-    per_page = _int_param(query.get("perPage"), "perPage", 10, 1, 100)
-    page = _int_param(query.get("page"), "page", 1, 1, MAX_PAGE)
+    per_page = int_query(query.get("perPage"), "perPage", 10, 1, 100)
+    page = int_query(query.get("page"), "page", 1, 1, MAX_PAGE)
     status = query.get("status")
     if status is not None and status not in _STATUSES:
         raise InvalidRequest(f"status must be one of {', '.join(_STATUSES)}")
@@ -47,15 +47,6 @@ async def cancel(call: Call) -> Response:
     with call.rt.store.tx():
         result = spv_requests.cancel(call.rt, call.partner.client_id, call.request.path_params["slug"])
     return json_response(dump(result))
-
-
-def _int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise InvalidRequest(f"{name} must be an integer from {low} to {high}",
-                             field_errors=[FieldError(name, "format", f"{name} must be {low}..{high}", raw)])
-    return int(raw)
 
 
 OPERATIONS = [
