@@ -495,3 +495,86 @@ def _run_lines(cases: list[CaseResult], timeline: list[str]) -> list[str]:
         if case.failed and case.evidence:
             lines += [f"    {line}" for line in case.evidence.splitlines()]
     return [*lines, *(["timeline:"] + [f"  {step}" for step in timeline] if timeline else [])]
+
+
+# ---- conformance: any server against the published contract ------------------------------------------------------
+
+@main.command("conformance")
+@click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
+              help="The server to judge: a running mock or a Zest environment (env ZEST_BASE_URL).")
+@click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="OpenAPI document to judge against (JSON or YAML), e.g. the published zest-openapi.json; "
+                   "default the mock's own document. The documented exceptions are applied either way.")
+@click.option("--token", envvar="ZEST_TOKEN", help="Bearer token to call with (env ZEST_TOKEN).")
+@click.option("--client-id", envvar="ZEST_CLIENT_ID", help="Mint a token by the JWT-bearer exchange as this client.")
+@click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ed25519 private key (PEM) of --client-id.")
+@click.option("--audience", help="JWT aud of the minted assertion; default the base URL.")
+@click.option("--allow-writes", is_flag=True,
+              help="Also cancel and upload against a server that is not a zest-mock (reads and creates only "
+                   "otherwise).")
+@click.option("--max-examples", type=click.IntRange(1, 1000), default=10, show_default=True,
+              help="Fuzzed cases per operation (examples and coverage cases come on top; requests are capped).")
+@click.option("--seed", type=int, default=20260507, show_default=True, help="Seed: the same seed, the same run.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a JUnit XML report: one testcase per operation, one per documented exception.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of lines.")
+def conformance_command(base_url: str, spec_file: Path | None, token: str | None, client_id: str | None,
+                        private_key_file: Path | None, audience: str | None, allow_writes: bool, max_examples: int,
+                        seed: int, junit_path: Path | None, as_json: bool) -> None:
+    """Judge a running server (the mock, or the Zest sandbox) against the contract, with schemathesis.
+
+    \b
+      zest-mock conformance --base-url http://localhost:8080 --junit conformance.xml
+      zest-mock conformance --base-url https://sandbox.api.zestequity.com --spec zest-openapi.json \\
+          --client-id acme --private-key ed25519-private.pem
+    Prints the documented exceptions in effect, one line per operation, and the summary; exits 1 on any failure.
+    Against a server that is not a zest-mock only reads and creates are sent unless --allow-writes.
+    """
+    from mock_server.harness import conformance
+
+    spec = _spec_document(spec_file) if spec_file else None
+    if token:  # a token wins over client credentials (which may come from the environment)
+        client_id = private_key_file = None
+    key = private_key_file.read_text() if private_key_file else None
+    echo: Callable[[str], None] = (lambda line: None) if as_json else click.echo
+    try:
+        report = conformance.run_conformance(
+            base_url, spec=spec, spec_label=str(spec_file) if spec_file else None, token=token, client_id=client_id,
+            private_key_pem=key, audience=audience, allow_writes=allow_writes, max_examples=max_examples, seed=seed,
+            on_exceptions=lambda applied: _exception_lines(applied, echo),
+            on_result=lambda case: echo(f"{case.status} {case.name}" + (f": {case.message}" if case.message else "")),
+        )
+    except conformance.ConformanceError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if junit_path is not None:
+        write_junit(junit_path, conformance.CLASSNAME, report.all_cases)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(report.summary + (f"; JUnit report in {junit_path}" if junit_path else ""))
+    sys.exit(0 if report.ok else 1)
+
+
+def _spec_document(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        document = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"{path} is not JSON or YAML: {exc}", param_hint="--spec") from exc
+    if not isinstance(document, dict) or "paths" not in document:
+        raise click.BadParameter(f"{path} is not an OpenAPI document (no paths)", param_hint="--spec")
+    return document
+
+
+def _exception_lines(applied: list[Any], echo: Callable[[str], None]) -> None:
+    echo(f"documented exceptions in effect ({len(applied)}; the mock follows the docs where the published "
+         "document disagrees):")
+    for item in applied:
+        echo(f"  {item.summary} [{_shorten(item.changes_text, 100)}]")
+
+
+def _shorten(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."

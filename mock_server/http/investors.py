@@ -48,6 +48,11 @@ OPERATIONS = [
         {200: Answer("Per-row results; a failing row never fails the batch", InvestorBulkResponse),
          **errors(400, 401, 403, 409)},
         secured=True, params=(idempotency_key(False),), body=Body("application/json", InvestorBulkCreate),
+        # The SPV slug cannot come from this response: the stateful run supplies an approved SPV's vehicle slug.
+        links={200: {"CreateSubscriptions": {
+            "operationId": "createSubscriptions",
+            "requestBody": {"subscriptions": [{"zestPersonId": "$response.body#/results/0/zestPersonId"}]},
+        }}},
     ),
     Operation(
         "POST", "/v1/spvs/{spv_slug}/subscriptions", "createSubscriptions", "Subscriptions",
@@ -57,5 +62,10 @@ OPERATIONS = [
         params=(Param("spv_slug", "path", {"type": "string"}, True, "The vehicle slug of an approved SPV request"),
                 idempotency_key(False)),
         body=Body("application/json", SubscriptionBulkCreate),
+        links={201: {"UploadSubscriptionForm": {
+            "operationId": "uploadSubscriptionForm",
+            "parameters": {"spv_slug": "$response.body#/results/0/spvSlug",
+                           "person_id": "$response.body#/results/0/personId"},
+        }}},
     ),
 ]

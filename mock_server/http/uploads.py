@@ -280,6 +280,10 @@ OPERATIONS: list[Operation] = [
         handler=upload_form, secured=True, params=_PATH_PARAMS,
         body=Body("multipart/form-data", Body_uploadSubscriptionForm, encoding=_ENCODING),
         answers=_answers(FormUploadResponse, "Bid is in a terminal status"),
+        links={201: {"UploadFundingReceipt": {
+            "operationId": "uploadFundingReceipt",
+            "parameters": {"spv_slug": "$response.body#/spvSlug", "person_id": "$response.body#/personId"},
+        }}},
     ),
     Operation(
         method="POST", path="/v1/spvs/{spv_slug}/subscription/{person_id}/fundings",
