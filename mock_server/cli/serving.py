@@ -1,0 +1,86 @@
+"""``zest-mock serve`` and ``zest-mock token``: run the mock, and get a bearer token from one."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+import httpx
+import uvicorn
+
+from mock_server import __version__
+from mock_server.app import create_app
+from mock_server.cli.common import DEFAULT_URL
+from mock_server.domain import policy
+from mock_server.domain.partners import dev_partner_private_key
+from mock_server.harness.assertions import fetch_token
+from mock_server.harness.scenarios import (
+    ScenarioError,
+    load_scenario,
+)
+from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="SQLite state file; a restart resumes from it. In memory when absent.")
+@click.option("--seed", type=int, help="Seed for ids, secrets and fault decisions, to replay a run exactly.")
+@click.option("--clock", "clock_mode", type=click.Choice(CLOCK_MODES), default=None,
+              help="Simulated clock: realtime (default), manual (frozen until advanced) or scaled.")
+@click.option("--scale", "clock_scale", type=float, help="With --clock scaled: simulated seconds per wall second.")
+@click.option("--start", "clock_start", help="Simulated start instant (ISO 8601); default the wall clock.")
+@click.option("--audience", help=f"Expected JWT aud: a URL or a preset ({', '.join(AUDIENCE_PRESETS)}).")
+@click.option("--public-url", help="URL partners reach the mock at (used in file URLs); default from host/port.")
+@click.option("--webhook-url", help="Webhook endpoint of the dev partner.")
+@click.option("--webhook-secret", help="Signing secret (whsec_...) of the dev partner.")
+@click.option("--admin-policy", help="Simulated admin: 'manual' (default), 'demo' (approve and complete after 60 s "
+              "each) or a JSON policy as accepted by PUT /_mock/admin/policy.")
+@click.option("--scenario", help="Load a scenario at start: a library name (see `zest-mock scenario list`) or a "
+              "YAML file.")
+def serve(**options: object) -> None:
+    """Serve the Partner API and the /_mock control plane."""
+    if isinstance(options.get("audience"), str):
+        options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
+    try:
+        settings = Settings.from_env(**options)
+        if settings.admin_policy:
+            policy.parse(settings.admin_policy)
+        if settings.scenario:
+            load_scenario(settings.scenario)
+    except ScenarioError as exc:
+        raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    click.echo(f"zest-mock {__version__} on {settings.base_url} (clock {settings.clock_mode}, "
+               f"state {settings.state_path or 'in memory'}); docs at {settings.base_url}/docs", err=True)
+    uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
+                log_level="warning", timeout_graceful_shutdown=5)
+
+
+@click.command()
+@click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
+              help="Where the mock (or a Zest environment) listens.")
+@click.option("--client-id", envvar="ZEST_CLIENT_ID", default="dev-partner", show_default=True)
+@click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Ed25519 private key (PEM) of the client; default the shipped dev partner key.")
+@click.option("--audience", help="JWT aud; default the base URL.")
+def token(base_url: str, client_id: str, private_key_file: Path | None, audience: str | None) -> None:
+    """Print a bearer token, obtained by the real JWT-bearer exchange."""
+    key = private_key_file.read_text() if private_key_file else dev_partner_private_key()
+    try:
+        click.echo(fetch_token(base_url, client_id, key, audience or base_url.rstrip("/")))
+    except httpx.HTTPStatusError as exc:
+        click.echo(f"token exchange refused: {exc.response.status_code} {exc.response.text}", err=True)
+        sys.exit(1)
+    except httpx.TransportError as exc:
+        click.echo(f"cannot reach {base_url}: {exc}", err=True)
+        sys.exit(1)
+
+
+# ---- talking to a running mock through its control plane -------------------------------------------------------
