@@ -1,0 +1,435 @@
+"""``make bench``: measure the mock the way partners run it, print every figure with its target and whether it is met.
+
+Each measurement group starts its own ``zest-mock serve --clock manual --seed 1`` (fresh in-memory state) on a free
+loopback port, waits for ``/public/hc``, measures, and stops it with SIGTERM. Load comes from wrk (installed from
+the Debian packages when missing), webhooks go to a receiver running as a separate process, memory is read from
+``/proc/<pid>/status``. The exit status is 0 even when a target is missed (this is a report); it is 1 only when
+the bench itself broke. ``--json`` also prints the figures as JSON (``--json FILE`` writes them to FILE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from procs import (
+    BenchError,
+    Mock,
+    WrkResult,
+    busy_cores,
+    cpu_seconds,
+    ensure_wrk,
+    multipart_stream,
+    reset_peak,
+    run_wrk,
+    running_mock,
+    running_receiver,
+    stream_upload,
+    wrk_version,
+)
+
+GROUPS = ("cold", "http", "upload", "webhooks", "memory")
+MB = 1_000_000
+KIB = 1024
+GB_BODY = 1_000_000_000  # the refused upload: 1 GB (10^9 bytes)
+TEN_MIB = 10 * 1024 * 1024
+BULK_ROWS = 500
+RETRY_CHAIN_S = 15 * 3600  # past the last retry at +14 h 35 min 30 s
+ATTEMPTS_PER_DELIVERY = 6
+TARGET_EVENTS = 10_000
+BUSY_CORES = 0.2  # cores kept busy by other processes (sampled between groups) above which the bench warns
+
+
+@dataclass
+class Figure:
+    label: str
+    shown: str
+    target: str = "-"
+    met: bool | None = None
+    value: float | None = None
+    unit: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Options:
+    seconds: float
+    repeats: int
+    connections: int
+    threads: int
+    cold_runs: int
+    events: int
+    resources: int
+    log_dir: Path
+
+
+# ---- cold start ---------------------------------------------------------------------------------------------------
+
+def cold_start(opts: Options) -> list[Figure]:
+    runs: list[float] = []
+    cpu: list[float] = []
+    for i in range(opts.cold_runs):
+        with running_mock(opts.log_dir, f"cold{i}") as mock:
+            runs.append(mock.started_in_s)
+            cpu.append(mock.startup_cpu_s)
+    worst, median = max(runs), statistics.median(runs)
+    print(f"  runs: {', '.join(f'{r:.3f}' for r in runs)} s wall; CPU used by then: "
+          f"{', '.join(f'{c:.2f}' for c in cpu)} s")
+    return [Figure("cold start: spawn to first 200 from /public/hc",
+                   f"{median:.2f} s median, {worst:.2f} s worst of {len(runs)} (CPU {statistics.median(cpu):.2f} s)",
+                   "< 0.5 s (every run)", worst < 0.5, worst, "s",
+                   {"runs_s": [round(r, 4) for r in runs], "median_s": round(median, 4),
+                    "cpu_s": [round(c, 3) for c in cpu]})]
+
+
+# ---- HTTP throughput and latency ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Endpoint:
+    mode: str
+    label: str
+    target_rate: int
+
+
+ENDPOINTS = (
+    Endpoint("get_spv", "GET /v1/spv-requests/{slug}", 3000),
+    Endpoint("post_investor", "POST /v1/investors (1 row)", 1500),
+    Endpoint("post_spv", "POST /v1/spv-requests", 1500),
+)
+
+
+def http_load(opts: Options) -> list[Figure]:
+    wrk = ensure_wrk()
+    print(f"  load generator: {wrk_version(wrk)}, {opts.threads} threads, {opts.connections} connections, "
+          f"median of {opts.repeats} runs of {opts.seconds:g} s, each group on a fresh mock after a warm-up")
+    figures: list[Figure] = []
+    for endpoint in ENDPOINTS:
+        saturated, saturated_cpu = _wrk_group(opts, wrk, endpoint, paced=False)
+        paced, paced_cpu = _wrk_group(opts, wrk, endpoint, paced=True)
+        figures += [
+            Figure(f"{endpoint.label}: throughput",
+                   f"{saturated.rate:,.0f} req/s (mock on CPU {saturated_cpu:.0%})" + _errors(saturated),
+                   f">= {endpoint.target_rate:,} req/s", saturated.rate >= endpoint.target_rate
+                   and not saturated.error_count, round(saturated.rate, 1), "req/s",
+                   {**_wrk_detail(saturated), "mock_cpu_share": round(saturated_cpu, 3)}),
+            Figure(f"{endpoint.label}: p50 / p99, saturated", f"{saturated.p50_ms:.1f} / {saturated.p99_ms:.1f} ms",
+                   "p99 < 20 ms", saturated.p99_ms < 20, round(saturated.p99_ms, 2), "ms"),
+            Figure(f"{endpoint.label}: p50 / p99, paced", f"{paced.p50_ms:.1f} / {paced.p99_ms:.1f} ms at "
+                   f"{paced.rate:,.0f} req/s" + _errors(paced), "p99 < 20 ms",
+                   paced.p99_ms < 20 and not paced.error_count, round(paced.p99_ms, 2), "ms",
+                   {**_wrk_detail(paced), "mock_cpu_share": round(paced_cpu, 3)}),
+        ]
+    return figures
+
+
+def _wrk_group(opts: Options, wrk: str, endpoint: Endpoint, *, paced: bool) -> tuple[WrkResult, float]:
+    """A fresh mock, a warm-up (1 s; 2 s when paced, as it calibrates the pause), then the measured run."""
+    with running_mock(opts.log_dir, endpoint.mode + ("-paced" if paced else "")) as mock:
+        env = {"BENCH_MODE": endpoint.mode, "BENCH_TOKEN": mock.token()}
+        if endpoint.mode == "get_spv":
+            env["BENCH_SLUG"] = mock.create_spv_request()
+        cycle_ms = opts.connections * 1000 / endpoint.target_rate  # per connection, to offer the target rate
+        if paced:
+            env["BENCH_DELAY_MS"] = f"{cycle_ms:.2f}"
+        warm = run_wrk(wrk, mock.url, {**env, "BENCH_RUN": "warm"}, seconds=2 if paced else 1,
+                       connections=opts.connections, threads=opts.threads)
+        if paced:
+            # The warm-up calibrates the pause: each cycle also holds the response time and wrk's timer slack.
+            overhead_ms = opts.connections * 1000 / max(warm.rate, 1.0) - cycle_ms
+            env["BENCH_DELAY_MS"] = f"{max(0.0, cycle_ms - overhead_ms):.2f}"
+        before = _created(mock, endpoint.mode)
+        runs, shares = [], []
+        for repeat in range(opts.repeats):
+            cpu_before = cpu_seconds(mock.pid)
+            runs.append(run_wrk(wrk, mock.url, {**env, "BENCH_RUN": f"run{repeat}"}, seconds=opts.seconds,
+                                connections=opts.connections, threads=opts.threads))
+            shares.append((cpu_seconds(mock.pid) - cpu_before) / runs[-1].duration_s)
+        result, cpu_share = WrkResult.median(runs), statistics.median(shares)
+        created = _created(mock, endpoint.mode) - before
+        ok = result.requests - result.errors["status_errors"]
+        if endpoint.mode != "get_spv" and created < ok:
+            raise BenchError(f"{endpoint.label}: {ok} answers but only {created} new resources; the load script "
+                             "did not send fresh ids")
+        mode = "paced" if paced else "saturated"
+        errors = {k: v for k, v in result.errors.items() if v}
+        print(f"  {endpoint.label} {mode}: {result.rate:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p90 "
+              f"{result.p90_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, max {result.max_ms:.1f} ms, mock on CPU "
+              f"{cpu_share:.0%}" + (f", errors {errors}" if errors else ""))
+        if len(runs) > 1:
+            print("    runs: " + "; ".join(f"{r.rate:,.0f} req/s p99 {r.p99_ms:.1f} ms" for r in runs))
+        return result, cpu_share
+
+
+def _created(mock: Mock, mode: str) -> int:
+    if mode == "get_spv":
+        return 0
+    tallies = mock.call("GET", "/_mock/state", expect=(200,))["partners"]["dev-partner"]
+    return int(tallies["investors" if mode == "post_investor" else "spvRequests"]["count"])
+
+
+def _errors(result: WrkResult) -> str:
+    return f" ({result.error_count} errors!)" if result.error_count else ""
+
+
+def _wrk_detail(result: WrkResult) -> dict[str, Any]:
+    return {"requests": result.requests, "seconds": round(result.duration_s, 3), "rate": round(result.rate, 1),
+            "p50_ms": result.p50_ms, "p90_ms": result.p90_ms, "p99_ms": result.p99_ms, "max_ms": result.max_ms,
+            "mean_ms": result.mean_ms, "errors": result.errors, "command": result.command}
+
+
+# ---- uploads --------------------------------------------------------------------------------------------------------
+
+def uploads(opts: Options) -> list[Figure]:
+    figures = [_accepted_upload(opts)]
+    for chunked in (False, True):
+        figures.append(_refused_upload(opts, chunked))
+    return figures
+
+
+@contextlib.contextmanager
+def _upload_mock(opts: Options, name: str) -> Iterator[tuple[Mock, str]]:
+    """A fresh mock with a real subscription, warmed by one small accepted form upload: (mock, forms path)."""
+    with running_mock(opts.log_dir, name) as mock:
+        vehicle, person = mock.subscription()
+        path = f"/v1/spvs/{vehicle}/subscription/{person}/forms"
+        small = b"%PDF-1.4\n" + b"1" * 1024
+        mock.call("POST", path, expect=(201,), files={"file": ("warm.pdf", small, "application/pdf")})
+        yield mock, path
+
+
+def _accepted_upload(opts: Options) -> Figure:
+    with _upload_mock(opts, "upload-10mib") as (mock, path):
+        data = b"%PDF-1.4\n" + os.urandom(TEN_MIB - 9)
+        resettable = reset_peak(mock.pid)
+        before = mock.memory()
+        started = time.perf_counter()
+        mock.call("POST", path, expect=(201,), files={"file": ("ten.pdf", data, "application/pdf")})
+        seconds = time.perf_counter() - started
+        time.sleep(0.2)
+        after = mock.memory()
+    growth = (after.hwm_kib - before.rss_kib) * KIB / MB
+    print(f"  10 MiB form upload: 201 in {seconds * 1000:.0f} ms, peak RSS +{growth:.1f} MB")
+    return Figure("upload 10 MiB form (accepted, 201)", f"{seconds * 1000:.0f} ms, peak RSS +{growth:.1f} MB", "-",
+                  None, round(seconds, 4), "s", {"peak_rss_growth_mb": round(growth, 2), "hwm_reset": resettable})
+
+
+def _refused_upload(opts: Options, chunked: bool) -> Figure:
+    framing = "chunked, no Content-Length" if chunked else "with Content-Length"
+    with _upload_mock(opts, "upload-1gb-" + ("chunked" if chunked else "length")) as (mock, path):
+        boundary = "bench" + uuid.uuid4().hex
+        total, body = multipart_stream(boundary, GB_BODY)
+        resettable = reset_peak(mock.pid)
+        before = mock.memory()
+        result = stream_upload(mock.port, path, mock.token(), body, None if chunked else total, boundary)
+        time.sleep(0.3)
+        after = mock.memory()
+        mock.call("GET", "/public/hc", expect=(200,))
+    growth = (after.hwm_kib - before.rss_kib) * KIB / MB
+    note = "" if resettable else " (peak not resettable: upper bound)"
+    sent = result.body_bytes_sent / MB
+    print(f"  1 GB upload {framing}: {result.status} after {result.seconds_to_answer * 1000:.0f} ms and {sent:.1f} MB "
+          f"sent, peak RSS +{growth:.1f} MB{note}")
+    if result.status != 413:
+        return Figure(f"upload 1 GB {framing}: refused", f"answered {result.status}, not 413", "413, peak RSS < 20 MB",
+                      False, None, "", {"answer": result.answer[:300].decode(errors="replace")})
+    answered_ms = result.seconds_to_answer * 1000
+    return Figure(f"upload 1 GB {framing}: 413, peak RSS growth",
+                  f"+{growth:.1f} MB ({sent:.1f} MB sent before the 413 at {answered_ms:.0f} ms){note}",
+                  "< 20 MB", growth < 20, round(growth, 2), "MB",
+                  {"body_mb_sent_before_answer": round(sent, 2), "hwm_reset": resettable,
+                   "ms_to_answer": round(result.seconds_to_answer * 1e3, 1)})
+
+
+# ---- webhooks -------------------------------------------------------------------------------------------------------
+
+def webhooks(opts: Options) -> list[Figure]:
+    return [_webhooks_failing(opts), _webhooks_healthy(opts)]
+
+
+def _parked_events(mock: Mock, count: int) -> None:
+    """``count`` investor.created events with no endpoint set yet: their deliveries wait, parked."""
+    created = 0
+    for batch in range(0, count, BULK_ROWS):
+        created += mock.create_investors(f"hook-{batch}", min(BULK_ROWS, count - batch))
+    mock.advance(0)
+    parked = mock.delivery_counts().get("awaiting_endpoint", 0)
+    if created != count or parked != count:
+        raise BenchError(f"expected {count} parked deliveries, got {created} investors created and {parked} parked")
+
+
+def _webhooks_failing(opts: Options) -> Figure:
+    n = opts.events
+    with running_receiver(500) as receiver, running_mock(opts.log_dir, "webhooks-failing") as mock:
+        _parked_events(mock, n)
+        started, cpu_before = time.perf_counter(), cpu_seconds(mock.pid)
+        mock.call("PUT", "/_mock/webhooks/endpoint", expect=(200,), json={"url": receiver.url})
+        ran = mock.advance(RETRY_CHAIN_S)
+        seconds = time.perf_counter() - started
+        cpu_share = (cpu_seconds(mock.pid) - cpu_before) / seconds
+        dead = len(mock.call("GET", "/_mock/webhooks/dead-letter", expect=(200,))["items"])
+        received = receiver.received()
+        counts = mock.delivery_counts()
+    attempts = n * ATTEMPTS_PER_DELIVERY
+    if dead != n or received != attempts:
+        raise BenchError(f"failing receiver: expected {n} dead deliveries and {attempts} attempts received, got "
+                         f"{dead} dead and {received} received ({counts})")
+    rate = attempts / seconds
+    print(f"  {n:,} events to a 500 receiver: {attempts:,} attempts, {dead:,} dead, {seconds:.1f} s "
+          f"({rate:,.0f} attempts/s; advance ran {ran['count']:,} jobs; mock on CPU {cpu_share:.0%})")
+    judged = n == TARGET_EVENTS  # the target is for 10,000 events; another --events is reported, not judged
+    return Figure(f"webhooks: {n:,} events to a 500 receiver, full retry chain",
+                  f"{seconds:.1f} s ({attempts:,} attempts, {rate:,.0f}/s, {dead:,} dead)",
+                  "< 10 s" if judged else f"(< 10 s for {TARGET_EVENTS:,})", seconds < 10 if judged else None,
+                  round(seconds, 3), "s", {"attempts": attempts, "attempts_per_s": round(rate, 1), "dead": dead,
+                                           "mock_cpu_share": round(cpu_share, 3)})
+
+
+def _webhooks_healthy(opts: Options) -> Figure:
+    n = opts.events
+    with running_receiver(200) as receiver, running_mock(opts.log_dir, "webhooks-healthy") as mock:
+        _parked_events(mock, n)
+        started, cpu_before = time.perf_counter(), cpu_seconds(mock.pid)
+        mock.call("PUT", "/_mock/webhooks/endpoint", expect=(200,), json={"url": receiver.url})
+        mock.advance(0)
+        seconds = time.perf_counter() - started
+        cpu_share = (cpu_seconds(mock.pid) - cpu_before) / seconds
+        delivered = mock.delivery_counts().get("delivered", 0)
+        received = receiver.received()
+    if delivered != n or received != n:
+        raise BenchError(f"healthy receiver: expected {n} delivered, got {delivered} delivered, {received} received")
+    rate = n / seconds
+    print(f"  {n:,} events to a 200 receiver: all delivered in {seconds:.2f} s ({rate:,.0f}/s; mock on CPU "
+          f"{cpu_share:.0%})")
+    return Figure(f"webhooks: {n:,} events to a 200 receiver", f"{rate:,.0f} events/s ({seconds:.2f} s)", "-", None,
+                  round(rate, 1), "events/s", {"seconds": round(seconds, 3), "mock_cpu_share": round(cpu_share, 3)})
+
+
+# ---- memory ----------------------------------------------------------------------------------------------------
+
+def memory(opts: Options) -> list[Figure]:
+    with running_mock(opts.log_dir, "memory") as mock:
+        time.sleep(0.5)
+        idle = mock.memory()
+        started = time.perf_counter()
+        created = sum(mock.create_investors(f"mem-{i}", BULK_ROWS) for i in range(opts.resources // BULK_ROWS))
+        insert_s = time.perf_counter() - started
+        mock.advance(0)  # their investor.created deliveries settle (parked: no endpoint)
+        full = mock.memory()
+    if created != opts.resources // BULK_ROWS * BULK_ROWS:
+        raise BenchError(f"expected {opts.resources} investors created, got {created}")
+    print(f"  idle RSS {idle.rss_kib * KIB / MB:.1f} MB; {created:,} investors in {insert_s:.1f} s; RSS "
+          f"{full.rss_kib * KIB / MB:.1f} MB")
+    return [
+        Figure("RSS idle (after start)", f"{idle.rss_kib * KIB / MB:.1f} MB", "-", None,
+               round(idle.rss_kib * KIB / MB, 1), "MB"),
+        Figure(f"RSS with {created:,} investors (+ their events)",
+               f"{full.rss_kib * KIB / MB:.1f} MB ({created / insert_s:,.0f} rows/s in bulk)", "-", None,
+               round(full.rss_kib * KIB / MB, 1), "MB",
+               {"investors": created, "insert_seconds": round(insert_s, 2),
+                "peak_mb": round(full.hwm_kib * KIB / MB, 1)}),
+    ]
+
+
+# ---- the report -----------------------------------------------------------------------------------------------------
+
+RUNNERS: dict[str, Callable[[Options], list[Figure]]] = {
+    "cold": cold_start, "http": http_load, "upload": uploads, "webhooks": webhooks, "memory": memory}
+
+
+def machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor() or "unknown CPU")
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+
+
+def table(figures: list[Figure]) -> str:
+    rows = [("figure", "value", "target", "met")]
+    rows += [(f.label, f.shown, f.target, "-" if f.met is None else "yes" if f.met else "no") for f in figures]
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    lines = [" | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+    lines.insert(1, "-+-".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def summary(figures: list[Figure], seconds: float, busy: dict[str, float]) -> str:
+    judged = [f for f in figures if f.met is not None]
+    missed = [f.label for f in judged if not f.met]
+    tail = f"; missed: {'; '.join(missed)}" if missed else ""
+    others = f", other processes kept up to {max(busy.values()):.2f} cores busy" if busy else ""
+    return (f"bench: {len(judged) - len(missed)}/{len(judged)} targets met, {len(figures) - len(judged)} figures "
+            f"without a target, {seconds:.0f} s{others}{tail}")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--only", action="append", choices=GROUPS, help="run only this group (repeatable)")
+    parser.add_argument("--json", metavar="FILE", nargs="?", const="-",
+                        help="also dump the figures as JSON, to stdout or to FILE")
+    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each measured wrk run")
+    parser.add_argument("--repeats", type=int, default=3, help="measured wrk runs per figure (median reported)")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1 leaves a core to the mock)")
+    parser.add_argument("--cold-runs", type=int, default=5)
+    parser.add_argument("--events", type=int, default=TARGET_EVENTS, help="webhook events per webhook measurement")
+    parser.add_argument("--resources", type=int, default=100_000, help="investors stored for the memory figure")
+    args = parser.parse_args(argv)
+    if not 1 <= args.seconds <= 120 or not 1 <= args.repeats <= 10 or not 1 <= args.connections <= 1000 \
+            or args.threads < 1:
+        parser.error("--seconds 1..120, --repeats 1..10, --connections 1..1000, --threads >= 1")
+    if not 1 <= args.cold_runs <= 50 or not 1 <= args.events <= 100_000 or not 500 <= args.resources <= 1_000_000:
+        parser.error("--cold-runs 1..50, --events 1..100000, --resources 500..1000000")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    groups = [g for g in GROUPS if not args.only or g in args.only]
+    started = time.perf_counter()
+    host = machine()
+    print(f"zest-mock bench on {host['cpu']}, {host['cores']} cores, Python {host['python']}, Linux {host['kernel']}")
+    figures: list[Figure] = []
+    busy: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="zest-bench-") as tmp:
+        opts = Options(args.seconds, args.repeats, args.connections, args.threads, args.cold_runs, args.events,
+                       args.resources, Path(tmp))
+        try:
+            for group in groups:
+                busy[group] = round(busy_cores(), 2)
+                warn = " (busy: figures will be pessimistic)" if busy[group] > BUSY_CORES else ""
+                print(f"[{group}] other processes keep {busy[group]:.2f} of {host['cores']} cores busy{warn}",
+                      flush=True)
+                figures += RUNNERS[group](opts)
+        except BenchError as exc:
+            print(f"\nbench broke in [{group}]: {exc}", file=sys.stderr)
+            return 1
+    elapsed = time.perf_counter() - started
+    print()
+    print(table(figures))
+    print(summary(figures, elapsed, busy))
+    if args.json:
+        document = {"machine": host, "command": " ".join(["python bench/run.py", *(sys.argv[1:] if argv is None
+                                                                                   else argv)]),
+                    "seconds": round(elapsed, 1), "busy_cores_before_group": busy,
+                    "figures": [asdict(f) for f in figures]}
+        text = json.dumps(document, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
