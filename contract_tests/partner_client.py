@@ -60,7 +60,7 @@ class PartnerClient:
                 headers["Idempotency-Key"] = idempotency_key
             try:
                 response = self.http.request(method, path, headers=headers, **kwargs)
-            except (httpx.TimeoutException, httpx.RemoteProtocolError, httpx.ConnectError):
+            except httpx.TransportError:  # timeouts, refused, reset or dropped connections
                 if attempt == self.attempts - 1:
                     raise
             else:

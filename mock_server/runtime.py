@@ -48,7 +48,6 @@ class Runtime:
 
     def start(self) -> None:
         """Start the background work of a serving app (its lifespan may start and stop more than once)."""
-        self.dispatcher.start()
         self.scheduler.start()
 
     async def stop(self) -> None:

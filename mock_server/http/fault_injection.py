@@ -83,6 +83,7 @@ class FaultInjectionMiddleware:
             await _hold(receive, rule.holdSeconds)
             await _drop(send)
         else:
+            await _drain(receive)
             await _drop(send)
 
 
@@ -104,6 +105,17 @@ async def _drop(send: Send) -> None:
     except Exception:  # the server refuses to write it: exactly the point, nothing went out
         pass
     raise DroppedConnection("connection dropped by an injected fault")
+
+
+async def _drain(receive: Receive, limit: int = 1024 * 1024) -> None:
+    """Read a small request body first, so the connection closes cleanly rather than with a reset."""
+    read, more = 0, True
+    while more and read <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        read += len(message.get("body", b""))
+        more = message.get("more_body", False)
 
 
 async def _hold(receive: Receive, seconds: float) -> None:

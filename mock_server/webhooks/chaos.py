@@ -8,6 +8,7 @@ events, one extra copy with a bad signature or a stale ``t`` that a correct rece
 
 from __future__ import annotations
 
+import functools
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +19,7 @@ TamperKind = Literal["bad_signature", "stale_timestamp"]
 
 
 class WebhookChaos(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
     duplicate: bool = False
     reorderWindowSeconds: float | None = Field(default=None, gt=0, le=86400)
     failAttempts: int = Field(default=0, ge=0, le=6)
@@ -28,7 +29,13 @@ class WebhookChaos(BaseModel):
 
 def load_chaos(store: Store, client_id: str) -> WebhookChaos:
     row = store.one("SELECT chaos FROM partners WHERE client_id = ?", client_id)
-    return WebhookChaos.model_validate_json(row["chaos"]) if row else WebhookChaos()
+    return parse_chaos(row["chaos"] if row else None)
+
+
+@functools.lru_cache(maxsize=256)
+def parse_chaos(raw: str | None) -> WebhookChaos:
+    """Settings from their stored JSON (parsed once per distinct value: every delivery attempt reads them)."""
+    return WebhookChaos.model_validate_json(raw) if raw else WebhookChaos()
 
 
 def store_chaos(store: Store, client_id: str, chaos: WebhookChaos) -> WebhookChaos:

@@ -15,17 +15,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import httpx
-
 from mock_server.clock import Clock, format_instant
-from mock_server.domain import partners
 from mock_server.ids import IdGenerator
 from mock_server.scheduler import Job, schedule
 from mock_server.settings import Settings
 from mock_server.store import Row, Store, dumps
 from mock_server.webhooks import signing
-from mock_server.webhooks.chaos import load_chaos
+from mock_server.webhooks.chaos import parse_chaos
 from mock_server.webhooks.events import queue_delivery
+from mock_server.webhooks.transport import DeliveryError, WebhookTransport
 
 RETRY_DELAYS_SECONDS = (30, 300, 1800, 7200, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
@@ -54,52 +52,50 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+_DELIVERY = (
+    "SELECT d.*, e.body, e.event_type, p.webhook_url, p.webhook_secret, p.chaos FROM deliveries d "
+    "JOIN events e ON e.event_id = d.event_id LEFT JOIN partners p ON p.client_id = d.client_id "
+    "WHERE d.delivery_id = ?"
+)
+
+
 class Dispatcher:
     def __init__(self, store: Store, clock: Clock, ids: IdGenerator, settings: Settings) -> None:
         self.store, self.clock, self.ids, self.settings = store, clock, ids, settings
-        self.client = self._new_client()
+        self.transport = WebhookTransport()
         self._budgets: dict[str, asyncio.Semaphore] = {}
 
-    def start(self) -> None:
-        if self.client.is_closed:
-            self.client = self._new_client()
-
     async def close(self) -> None:
-        await self.client.aclose()
-
-    def _new_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(timeout=httpx.Timeout(self.settings.webhook_timeout_seconds),
-                                 follow_redirects=False, limits=httpx.Limits(max_connections=None))
+        """Close kept-alive connections (the dispatcher stays usable: new ones open on demand)."""
+        self.transport.close()
 
     async def deliver(self, job: Job) -> dict[str, Any]:
         """Run one attempt of a delivery and schedule the next one, or park, hold, finish or kill the delivery."""
-        delivery = self.store.one("SELECT * FROM deliveries WHERE delivery_id = ?", job.payload["deliveryId"])
+        delivery = self.store.one(_DELIVERY, job.payload["deliveryId"])  # with its event and its partner's endpoint
         if delivery is None or delivery["status"] != "pending":
             return {"outcome": "skipped"}
-        partner = partners.find(self.store, delivery["client_id"])
-        if partner is None or not partner.webhook_url:
+        url = delivery["webhook_url"]
+        if not url:
             self.store.run("UPDATE deliveries SET status = 'awaiting_endpoint' WHERE delivery_id = ?",
                            delivery["delivery_id"])
             return {"outcome": "awaiting_endpoint"}
-        chaos = load_chaos(self.store, partner.client_id)
+        chaos = parse_chaos(delivery["chaos"])
         first = delivery["attempts"] == 0 and delivery["kind"] == "original"
         if first and chaos.reorderWindowSeconds and not job.payload.get("released"):
             return self._hold(delivery, chaos.reorderWindowSeconds)
-        event = self.store.one("SELECT body, event_type FROM events WHERE event_id = ?", delivery["event_id"])
-        assert event is not None
-        target = Target(partner.client_id, partner.webhook_url, partner.webhook_secret, event, delivery)
+        target = Target(delivery["client_id"], url, delivery["webhook_secret"], delivery, delivery)
         if first and chaos.duplicate:
             with self.store.tx():
-                queue_delivery(self.store, self.ids, delivery["event_id"], partner.client_id,
+                queue_delivery(self.store, self.ids, delivery["event_id"], delivery["client_id"],
                                format_instant(self.clock.now()), kind="duplicate")
         if first and chaos.tamperShare and self.ids.fault_draw() < chaos.tamperShare:
             await self._tamper(target, self.ids.shuffle(list(chaos.tamperKinds))[0])
         at = self.clock.now()
         if delivery["attempts"] < chaos.failAttempts:
-            return self._record(delivery, partner.webhook_url, at, Outcome(None, "injected_failure", 0.0),
+            return self._record(delivery, url, at, Outcome(None, "injected_failure", 0.0),
                                 "fail_attempts")
         fault = {"duplicate": "duplicate"}.get(delivery["kind"]) or ("reorder" if job.payload.get("released") else None)
-        return self._record(delivery, partner.webhook_url, at, await self._attempt(target), fault)
+        return self._record(delivery, url, at, await self._attempt(target), fault)
 
     async def release_held(self, job: Job) -> dict[str, Any]:
         """End of a reorder window: deliver the held first attempts one by one, in a seeded shuffled order."""
@@ -167,18 +163,14 @@ class Dispatcher:
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                response = await self.client.post(url, content=body, headers=headers)
+                status = await self.transport.post(url, body, headers)
         except TimeoutError:
             return None, "timeout"
-        except httpx.ConnectTimeout:
-            return None, "connect_timeout"
-        except httpx.TimeoutException:
-            return None, "timeout"
-        except httpx.ConnectError:
-            return None, "connect_error"
-        except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        except DeliveryError as exc:
+            return None, exc.kind
+        except OSError as exc:
             return None, f"transport_error:{type(exc).__name__}"
-        return response.status_code, None if response.status_code < 300 else f"http_{response.status_code}"
+        return status, None if status < 300 else f"http_{status}"
 
     def _record(self, delivery: Row, url: str, at: Any, outcome: Outcome, fault: str | None) -> dict[str, Any]:
         attempt = delivery["attempts"] + 1
