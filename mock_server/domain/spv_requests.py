@@ -90,10 +90,6 @@ def status_of(rt: Runtime, slug: str) -> str | None:
     return row["status"] if row else None
 
 
-def pending_slugs(rt: Runtime) -> list[str]:
-    return [r["slug"] for r in rt.store.all("SELECT slug FROM spv_requests WHERE status = ? ORDER BY seq", PENDING)]
-
-
 def to_response(row: Row) -> SpvRequestResponse:
     fields: dict[str, Any] = {
         "spvRequestSlug": row["slug"], "status": row["status"], "templateId": row["template_id"],
