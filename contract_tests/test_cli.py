@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import click
@@ -14,6 +15,7 @@ from support import DEV, PDF, PNG, START, approved_spv, create_spv_request, live
 
 from mock_server.app import create_app
 from mock_server.cli import Duration, main
+from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.control_client import ControlClient, ControlError, ControlRefused, MockUnreachable
 
 FUNDING = {"amount": "50000.00", "currency": "USD", "wireReference": "ACME-WIRE-1"}
@@ -298,3 +300,20 @@ def test_transport_failures_are_mock_unreachable() -> None:
     client = ControlClient("http://mock.test", transport=httpx.MockTransport(refuse))
     with pytest.raises(MockUnreachable, match="cannot reach the mock at http://mock.test: connection refused"):
         client.clock()
+
+
+def test_token_does_the_real_exchange() -> None:
+    key_file = Path(__file__).resolve().parent.parent / "fixtures" / "dev-partner-ed25519-private.pem"
+    with live_server(lambda url: create_app(settings(public_url=url))) as (url, _app):
+        for extra in ([], ["--private-key", str(key_file)]):
+            result = CliRunner().invoke(main, ["token", "--base-url", url, *extra])
+            assert result.exit_code == 0, result.output
+            info = httpx.get(f"{url}/v1/oauth2/info", headers={"Authorization": f"Bearer {result.output.strip()}"})
+            assert info.status_code == 200 and info.json()["clientId"] == DEV
+        refused = CliRunner().invoke(main, ["token", "--base-url", url, "--audience", "https://api.zestequity.com"])
+        assert refused.exit_code == 1 and "invalid_token" in refused.output
+
+
+def test_the_shipped_dev_key_is_the_fixtures_key() -> None:
+    key_file = Path(__file__).resolve().parent.parent / "fixtures" / "dev-partner-ed25519-private.pem"
+    assert key_file.read_text() == dev_partner_private_key()

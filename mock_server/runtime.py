@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 from mock_server.clock import Clock, format_instant, parse_instant
@@ -49,6 +50,9 @@ class Runtime:
     def start(self) -> None:
         """Start the background work of a serving app (its lifespan may start and stop more than once)."""
         self.scheduler.start()
+        # Everything built so far (modules, models, routes) lives as long as the process: keep it out of the
+        # cyclic collector's full passes (one over the startup heap was measured at ~13 ms under load).
+        gc.freeze()
 
     async def stop(self) -> None:
         """Stop background work and make the state file durable; the store stays open for the app's life."""
