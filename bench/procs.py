@@ -150,14 +150,7 @@ class Mock:
         self.client.close()
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self.exit_code = self.proc.returncode
+        self.exit_code = terminate(self.proc)
         return self.exit_code
 
     def log_tail(self, lines: int = 20) -> str:
@@ -240,6 +233,18 @@ def _health_ok(port: int) -> bool:
         conn.close()
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> int:
+    """SIGTERM, then wait; SIGKILL only if it hangs. Returns the exit code."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(STOP_DEADLINE_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+    return proc.returncode
+
+
 @contextlib.contextmanager
 def running_mock(log_dir: Path, name: str, extra: tuple[str, ...] = ()) -> Iterator[Mock]:
     mock = Mock(log_dir, name, extra)
@@ -278,13 +283,7 @@ class Receiver:
         return self.counts()["posts"]
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(STOP_DEADLINE_S)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc)
 
 
 @contextlib.contextmanager
