@@ -14,7 +14,7 @@ from mock_server import __version__
 from mock_server.app import create_app
 from mock_server.cli.common import DEFAULT_URL
 from mock_server.domain import policy
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
 from mock_server.harness.assertions import fetch_token
 from mock_server.harness.scenarios import (
     ScenarioError,
@@ -66,7 +66,7 @@ def serve(**options: object) -> None:
 @click.command()
 @click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
               help="Where the mock (or a Zest environment) listens.")
-@click.option("--client-id", envvar="ZEST_CLIENT_ID", default="dev-partner", show_default=True)
+@click.option("--client-id", envvar="ZEST_CLIENT_ID", default=DEV_CLIENT_ID, show_default=True)
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ed25519 private key (PEM) of the client; default the shipped dev partner key.")

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import format_instant
-from mock_server.http.bodies import int_query, json_response
+from mock_server.http.bodies import equality_filters, int_query, json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param
 from mock_server.runtime import Runtime
@@ -160,11 +160,8 @@ class JournalPage(BaseModel):
 async def list_requests(call: Call) -> Response:
     query = call.request.query_params
     limit = int_query(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    pairs = [(column, query[name]) for name, column in (("clientId", "client_id"), ("operationId", "operation_id"))
-             if query.get(name)]
-    where = ("WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs)) if pairs else ""
-    rows = call.rt.store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?",
-                             *(value for _, value in pairs), limit)
+    where, args = equality_filters(query, {"clientId": "client_id", "operationId": "operation_id"})
+    rows = call.rt.store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?", *args, limit)
     return json_response({"items": [_wire(r) for r in reversed(rows)]})
 
 

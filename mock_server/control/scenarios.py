@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from mock_server.clock import format_instant
 from mock_server.domain import partners
+from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.domain.scenario_setup import apply_scenario
 from mock_server.errors import FieldError, InternalError, NotFound, ValidationFailed
 from mock_server.harness import scenarios
@@ -21,7 +22,6 @@ from mock_server.http.operations import Answer, Body, Call, Operation, Param
 from mock_server.store import Row
 from mock_server.validation import parse_model
 
-DEV_CLIENT = "dev-partner"
 _EVENT_ID = r"^[A-Za-z0-9_.:-]{1,200}$"
 
 
@@ -41,7 +41,7 @@ class Loaded(BaseModel):
 class ProcessedBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     eventIds: list[Annotated[str, Field(pattern=_EVENT_ID)]] = Field(min_length=1, max_length=1000)
-    clientId: str = DEV_CLIENT
+    clientId: str = DEV_CLIENT_ID
 
 
 class ScenarioDocument(BaseModel):

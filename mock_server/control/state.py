@@ -11,12 +11,12 @@ from starlette.responses import Response
 
 from mock_server.domain import auth, partners
 from mock_server.domain import state as domain_state
+from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation
 from mock_server.validation import parse_model
 
-DEV_CLIENT = "dev-partner"
 M = TypeVar("M", bound=BaseModel)
 _IDENT = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 
@@ -86,7 +86,7 @@ class PartnerList(BaseModel):
 
 
 class TokenBody(_Closed):
-    clientId: str = DEV_CLIENT
+    clientId: str = DEV_CLIENT_ID
 
 
 class MockToken(BaseModel):

@@ -9,20 +9,19 @@ from starlette.responses import Response
 
 from mock_server.clock import format_instant
 from mock_server.domain import partners
+from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.errors import NotFound
-from mock_server.http.bodies import json_response, read_json
+from mock_server.http.bodies import equality_filters, json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
 from mock_server.store import Row, loads
 from mock_server.validation import parse_model
 from mock_server.webhooks import events
 
-DEV_CLIENT = "dev-partner"
-
 
 class EndpointBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
-    clientId: str = DEV_CLIENT
+    clientId: str = DEV_CLIENT_ID
     url: str | None = Field(pattern=r"^https?://\S+$", max_length=2000)
     secret: str | None = Field(default=None, pattern=r"^whsec_[A-Za-z0-9]{8,128}$")
 
@@ -43,19 +42,20 @@ async def set_endpoint(call: Call) -> Response:
 
 
 async def list_events(call: Call) -> Response:
-    where, args = _filters(call, {"clientId": "client_id", "eventType": "event_type"})
+    where, args = equality_filters(call.request.query_params, {"clientId": "client_id", "eventType": "event_type"})
     rows = call.rt.store.all(f"SELECT client_id, body FROM events {where} ORDER BY seq", *args)
     return json_response({"items": [{"clientId": r["client_id"], **loads(r["body"])} for r in rows]})
 
 
 async def list_attempts(call: Call) -> Response:
-    where, args = _filters(call, {"clientId": "client_id", "eventId": "event_id", "deliveryId": "delivery_id"})
+    where, args = equality_filters(call.request.query_params,
+                                   {"clientId": "client_id", "eventId": "event_id", "deliveryId": "delivery_id"})
     rows = call.rt.store.all(f"SELECT * FROM attempts {where} ORDER BY seq", *args)
     return json_response({"items": [_attempt(r) for r in rows]})
 
 
 async def dead_letter(call: Call) -> Response:
-    where, args = _filters(call, {"clientId": "client_id"})
+    where, args = equality_filters(call.request.query_params, {"clientId": "client_id"})
     where = f"{where} AND" if where else "WHERE"
     rows = call.rt.store.all(f"SELECT * FROM deliveries {where} status = 'dead' ORDER BY created_at", *args)
     return json_response({"items": [_delivery(r) for r in rows]})
@@ -72,14 +72,6 @@ async def redeliver(call: Call) -> Response:
     row = rt.store.one("SELECT * FROM deliveries WHERE delivery_id = ?", delivery_id)
     assert row is not None
     return json_response(_delivery(row), 202)
-
-
-def _filters(call: Call, columns: dict[str, str]) -> tuple[str, list[str]]:
-    query = call.request.query_params
-    pairs = [(column, query[name]) for name, column in columns.items() if query.get(name)]
-    if not pairs:
-        return "", []
-    return "WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs), [value for _, value in pairs]
 
 
 def _attempt(r: Row) -> dict[str, Any]:

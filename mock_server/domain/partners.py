@@ -15,6 +15,7 @@ from mock_server.ids import IdGenerator
 from mock_server.store import Row, Store
 
 DEV_PARTNER_DIR = resources.files("mock_server") / "data" / "dev_partner"
+DEV_CLIENT_ID = "dev-partner"  # the partner that exists out of the box (its config: data/dev_partner/partner.json)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,16 +50,16 @@ def dev_partner_private_key() -> str:
 def ensure_dev_partner(store: Store, clock: Clock, webhook_url: str | None, webhook_secret: str | None) -> Partner:
     """Register the out-of-the-box dev partner unless it exists; flags override its webhook settings."""
     config = json.loads((DEV_PARTNER_DIR / "partner.json").read_text())
-    existing = find(store, config["clientId"])
+    existing = find(store, DEV_CLIENT_ID)
     if existing is None:
         _insert(store, clock, Partner(
-            client_id=config["clientId"], tenant_slug=config["tenantSlug"], public_key_pem=config["publicKeyPem"],
+            client_id=DEV_CLIENT_ID, tenant_slug=config["tenantSlug"], public_key_pem=config["publicKeyPem"],
             provisioned=True, webhook_url=webhook_url, webhook_secret=webhook_secret or config["webhookSecret"],
         ))
     elif webhook_url or webhook_secret:
-        set_webhook(store, config["clientId"], webhook_url or existing.webhook_url,
+        set_webhook(store, DEV_CLIENT_ID, webhook_url or existing.webhook_url,
                     webhook_secret or existing.webhook_secret)
-    return get(store, config["clientId"])
+    return get(store, DEV_CLIENT_ID)
 
 
 def register(

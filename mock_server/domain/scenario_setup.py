@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from mock_server.clock import format_instant
 from mock_server.domain import faults, partners, policy
 from mock_server.domain import state as domain_state
+from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.runtime import Runtime
 from mock_server.webhooks.chaos import WebhookChaos, store_chaos
 
 if TYPE_CHECKING:
     from mock_server.harness.scenarios import Scenario
 
-DEV_CLIENT = "dev-partner"
 NAME_KEY, STARTED_KEY = "scenario_name", "scenario_started_at"
 
 
@@ -45,7 +45,7 @@ def apply_scenario(rt: Runtime, scenario: Scenario) -> AppliedScenario:
     with rt.store.tx():
         for partner in partners.all_partners(rt.store):  # chaos is test state, not partner configuration
             store_chaos(rt.store, partner.client_id, WebhookChaos())
-        store_chaos(rt.store, DEV_CLIENT, scenario.webhookChaos or WebhookChaos())
+        store_chaos(rt.store, DEV_CLIENT_ID, scenario.webhookChaos or WebhookChaos())
         policy.set_policy(rt, scenario.policy or policy.AdminPolicy())
         rules = [faults.add(rt, rule) for rule in scenario.faults]
         started = format_instant(rt.clock.now())

@@ -29,7 +29,7 @@ import httpx
 
 from mock_server import __version__
 from mock_server.clock import parse_instant
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
 from mock_server.harness.contract_exceptions import AppliedException, apply_exceptions
 from mock_server.harness.control_client import ControlClient, ControlError
@@ -38,7 +38,6 @@ from mock_server.harness.junit import CaseResult, summary_line
 INSTALL_HINT = "zest-mock conformance needs schemathesis: pip install 'zest-mock[conformance]'"
 CLASSNAME = "zest-mock conformance"
 EXCEPTION_CLASSNAME = "zest-mock conformance.documented-exceptions"
-DEV_CLIENT_ID = "dev-partner"
 DEFAULT_MAX_EXAMPLES = 10
 DEFAULT_SEED = 20260507
 CREATES = frozenset({"exchangeJwtAssertion", "createSpvRequest", "bulkCreateInvestors", "createSubscriptions"})

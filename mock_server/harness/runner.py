@@ -31,14 +31,13 @@ import uvicorn
 
 from mock_server.app import create_app
 from mock_server.clock import format_instant, parse_instant
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
 from mock_server.harness.control_client import JSON, ControlClient, ControlError
 from mock_server.harness.expectations import Evidence, evaluate, fetch_evidence
 from mock_server.harness.junit import CaseResult, count, summary_line, write_junit
 from mock_server.harness.scenarios import Scenario, Step, load_scenario
 from mock_server.settings import Settings
 
-CLIENT_ID = "dev-partner"
 DEFAULT_TIMEOUT = 300.0
 POLL_SECONDS = 0.02
 TERMINAL_SPV_EVENTS = ("spv_request.completed", "spv_request.rejected", "spv_request.cancelled")
@@ -101,11 +100,11 @@ def run_scenario(name_or_path: str | Path, command: Command, *, port: int = 0, j
         ran = time.perf_counter()
         exit_code, problem = _execute(command, {**(env if env is not None else os.environ), **exports}, timeout)
         ran = time.perf_counter() - ran
-        cutoff = len(_items(mock.deliveries(client_id=CLIENT_ID)))
+        cutoff = len(_items(mock.deliveries(client_id=DEV_CLIENT_ID)))
         timeline.finish()
         player.join(timeout=60)
         mock.advance(seconds=0)
-        evidence = fetch_evidence(mock, CLIENT_ID, started_at=format_instant(start), attempts_cutoff=cutoff,
+        evidence = fetch_evidence(mock, DEV_CLIENT_ID, started_at=format_instant(start), attempts_cutoff=cutoff,
                                   healthy_from=timeline.healthy_from)
         cases = [_command_case(scenario.name, exit_code, problem, timeout, ran), *evaluate(scenario, evidence)]
     report = RunReport(scenario=scenario.name, seed=scenario.seed, command=_shown_command(command),
@@ -154,8 +153,8 @@ def _exports(mock: ControlClient, settings: Settings, scenario: Scenario, scratc
     key_file = scratch / "ed25519-private.pem"
     key_file.write_text(dev_partner_private_key())
     key_file.chmod(0o600)
-    partner = next(p for p in _items(mock.partners()) if p.get("clientId") == CLIENT_ID)
-    return {"ZEST_BASE_URL": settings.base_url, "ZEST_MOCK_URL": settings.base_url, "ZEST_CLIENT_ID": CLIENT_ID,
+    partner = next(p for p in _items(mock.partners()) if p.get("clientId") == DEV_CLIENT_ID)
+    return {"ZEST_BASE_URL": settings.base_url, "ZEST_MOCK_URL": settings.base_url, "ZEST_CLIENT_ID": DEV_CLIENT_ID,
             "ZEST_PRIVATE_KEY_FILE": str(key_file), "ZEST_WEBHOOK_SECRET": str(partner["webhookSecret"]),
             "ZEST_AUDIENCE": settings.expected_audience, "ZEST_SCENARIO": scenario.name}
 
@@ -258,7 +257,7 @@ class Timeline:
     def _wait(self, condition: str) -> bool:
         while True:
             ended = self._ended.is_set()
-            if condition == "none" or _holds(condition, _items(self.mock.events(client_id=CLIENT_ID))):
+            if condition == "none" or _holds(condition, _items(self.mock.events(client_id=DEV_CLIENT_ID))):
                 return True
             if ended:
                 return False
@@ -272,7 +271,7 @@ class Timeline:
             self.mock.advance(to=format_instant(target))
 
     def _do(self, step: Step) -> str:
-        events = _items(self.mock.events(client_id=CLIENT_ID))
+        events = _items(self.mock.events(client_id=DEV_CLIENT_ID))
         if step.do == "approve_pending":
             return _each("approved", [self.mock.approve(slug)["spvRequestSlug"] for slug in _pending(events)])
         if step.do == "reject_pending":
@@ -282,15 +281,15 @@ class Timeline:
             done = [self.mock.complete(slug, step.emit)["subscriptionSlug"] for slug in _funded(events)]
             return _each("completed", done)
         if step.do == "redeliver_dead":
-            dead = dict.fromkeys(str(d["eventId"]) for d in _items(self.mock.dead_letter(client_id=CLIENT_ID)))
+            dead = dict.fromkeys(str(d["eventId"]) for d in _items(self.mock.dead_letter(client_id=DEV_CLIENT_ID)))
             return _each("redelivered", [self.mock.redeliver(event_id)["eventId"] for event_id in dead])
         if step.do == "set_endpoint_healthy":
-            self.healthy_from = len(_items(self.mock.deliveries(client_id=CLIENT_ID)))
+            self.healthy_from = len(_items(self.mock.deliveries(client_id=DEV_CLIENT_ID)))
             return f"deliveries from attempt {self.healthy_from + 1} on are judged"
         if step.do == "clear_faults":
             return f"removed {self.mock.clear_faults().get('removed', '?')} fault rule(s)"
         if step.do == "clear_chaos":
-            self.mock.set_chaos(CLIENT_ID, {})
+            self.mock.set_chaos(DEV_CLIENT_ID, {})
             return "webhook chaos off"
         return "clock moved"
 
