@@ -37,7 +37,14 @@ from support import DEV, bearer, settings
 from mock_server.app import create_app
 from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.assertions import mint_assertion
-from mock_server.harness.st_support import narrowed_checks, operation_id, prepare_case, project_config, seed_mock
+from mock_server.harness.st_support import (
+    PARAMETERS,
+    narrowed_checks,
+    operation_id,
+    prepare_case,
+    project_config,
+    seed_mock,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = create_app(settings())
@@ -56,7 +63,7 @@ def _seed_state(app: Starlette) -> dict[str, list[str]]:
 def _config(dictionaries: dict[str, list[str]]) -> schemathesis.Config:
     data = tomllib.loads((ROOT / "schemathesis.toml").read_text())
     token = HEADERS["Authorization"].removeprefix("Bearer ")
-    return project_config(data, token=token, dictionaries=dictionaries, base_dir=str(ROOT))
+    return project_config(data, token=token, dictionaries=dictionaries, parameters=PARAMETERS, base_dir=str(ROOT))
 
 
 # from_dict, not from_asgi("/openapi.json"): the latter leaves out the operation that serves the document itself,

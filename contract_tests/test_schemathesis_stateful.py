@@ -36,6 +36,7 @@ from support import bearer, settings
 from mock_server.app import create_app
 from mock_server.harness.control_client import ControlClient
 from mock_server.harness.st_support import (
+    PARAMETERS,
     narrowed_checks,
     operation_id,
     prepare_case,
@@ -76,7 +77,7 @@ def _config() -> schemathesis.Config:
     # Positive data only (negative data is the per-operation run's), and only the declared links.
     data.setdefault("phases", {})["stateful"] = {"generation": {"mode": "positive"}, "inference": {"algorithms": []}}
     token = HEADERS["Authorization"].removeprefix("Bearer ")
-    return project_config(data, token=token, dictionaries=SEEDED, base_dir=str(ROOT))
+    return project_config(data, token=token, dictionaries=SEEDED, parameters=PARAMETERS, base_dir=str(ROOT))
 
 
 def chain_schema(operation_ids: Iterable[str]) -> schemathesis.BaseSchema:

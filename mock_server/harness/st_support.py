@@ -251,7 +251,8 @@ def _operations(document: Mapping[str, Any]) -> list[dict[str, Any]]:
 # ---- state on a mock, and the config that points the fuzzer at it ------------------------------------------------
 
 # Fuzzed parameter -> (dictionary, probability): part of the time, values point at seeded resources.
-# The same mapping as schemathesis.toml's [parameters], which `st run` reads.
+# Fuzzed parameters that draw from the dictionaries of created resources (name -> (dictionary, probability)):
+# the one mapping, for the project's schemathesis tests and for `zest-mock conformance`.
 PARAMETERS: dict[str, tuple[str, float]] = {
     "path.spv_slug": ("vehicles", 0.7),
     "path.person_id": ("subscribers", 0.7),
