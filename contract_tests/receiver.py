@@ -43,28 +43,46 @@ class Receiver:
     status: int = 200
     hang_seconds: float = 0.0
     secret: str | None = None  # when set, forged or stale signatures get a 400, as a correct receiver does
+    gate: threading.Event | None = None  # when set, every request hangs until the gate opens
+    after_answer: Any = None  # called after each answer went out (a test's kill -9, say)
     deliveries: list[Delivery] = field(default_factory=list)
+    answered: int = 0  # requests answered so far (a hanging receiver has answered none)
     _server: ThreadingHTTPServer | None = None
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
 
     def bodies(self) -> list[Any]:
         return [json.loads(d.body) for d in self.deliveries]
 
+    def wait_for(self, count: int, timeout: float = 60.0) -> bool:
+        """Wait until ``count`` requests have arrived (a hang guard, not a verdict on speed)."""
+        with self._arrived:
+            return self._arrived.wait_for(lambda: len(self.deliveries) >= count, timeout)
+
 
 class _Server(ThreadingHTTPServer):
-    request_queue_size = 128  # the mock delivers concurrently; the default backlog of 5 drops connections
+    request_queue_size = 1024  # the mock delivers concurrently; the default backlog of 5 drops connections
 
 
 def start_receiver(receiver: Receiver) -> Receiver:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body, time.time()))
+            with receiver._arrived:
+                receiver.deliveries.append(Delivery({k.lower(): v for k, v in self.headers.items()}, body,
+                                                    time.time()))
+                receiver._arrived.notify_all()
+            if receiver.gate is not None:
+                receiver.gate.wait(120)  # hang guard: a test that forgets to open the gate still ends
             if receiver.hang_seconds:
                 time.sleep(receiver.hang_seconds)  # the receiver under test hangs; the mock must cut it off
             forged = receiver.secret and not verify(self.headers.get("Zest-Signature", ""), body, receiver.secret)
             self.send_response(400 if forged else receiver.status)
             self.send_header("Content-Length", "0")
             self.end_headers()
+            self.wfile.flush()
+            receiver.answered += 1
+            if receiver.after_answer is not None:
+                receiver.after_answer()
 
         def log_message(self, *args: object) -> None:
             pass

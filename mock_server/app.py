@@ -18,7 +18,7 @@ from mock_server.control import admin, clock, faults, journal, scenarios, state,
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
 from mock_server.domain import policy
-from mock_server.domain.scenario_setup import apply_scenario
+from mock_server.domain.scenario_setup import apply_at_start
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
 from mock_server.harness.scenarios import load_scenario
 from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.admin_policy:
         policy.set_policy(rt, policy.parse(settings.admin_policy))
     if settings.scenario:
-        apply_scenario(rt, load_scenario(settings.scenario))
+        apply_at_start(rt, load_scenario(settings.scenario))
     operations = all_operations()
 
     @contextlib.asynccontextmanager
@@ -88,6 +88,7 @@ def register_jobs(rt: Runtime) -> None:
     rt.scheduler.register("admin_review", functools.partial(domain_admin.run_review, rt))
     rt.scheduler.register("admin_complete", functools.partial(domain_admin.run_completion, rt))
     rt.scheduler.register("reconcile", functools.partial(domain_admin.run_reconciler, rt))
+    rt.scheduler.on_failure = rt.dispatcher.reschedule_orphans
 
 
 async def _zest_error(request: Request, exc: Exception) -> Response:

@@ -40,6 +40,17 @@ class Clock:
         self._anchor_wall = wall()
         self.mode: ClockMode = mode
         self.scale = scale if mode == "scaled" else 1.0
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call ``listener()`` whenever simulated time jumps or changes pace (the scheduler's lanes wake)."""
+        self._listeners.append(listener)
+
+    def wall_seconds_until(self, instant: datetime) -> float | None:
+        """Wall seconds until simulated time reaches ``instant``; None while the clock is frozen."""
+        if self.mode == "manual":
+            return None if instant > self._anchor_sim else 0.0
+        return max((instant - self.now()).total_seconds() / self.scale, 0.0)
 
     def now(self) -> datetime:
         if self.mode == "manual":
@@ -55,6 +66,8 @@ class Clock:
         """Jump to ``instant`` (callers check direction); the mode keeps running from there."""
         self._anchor_sim = instant
         self._anchor_wall = self._wall()
+        for listener in self._listeners:
+            listener()
 
     def set_mode(self, mode: ClockMode, scale: float | None = None) -> None:
         if mode not in CLOCK_MODES:

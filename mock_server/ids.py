@@ -6,6 +6,7 @@ import os
 import random
 import string
 import uuid
+from collections.abc import Callable
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -32,6 +33,18 @@ class IdGenerator:
         """``svr_k3j9x0a2bq``-style: prefix + lowercase alphanumerics."""
         return prefix + "".join(self._rng.choices(_ALPHABET, k=length))
 
+    def fresh(self, prefix: str, taken: Callable[[str], bool], length: int = 10) -> str:
+        """A slug that ``taken`` says is not in use yet: after a reseed on live state, the stream replays ids that
+        exist, and those are drawn again (on fresh state nothing is taken, so the same seed gives the same ids)."""
+        while taken(value := self.slug(prefix, length)):
+            pass
+        return value
+
+    def fresh_hex(self, prefix: str, nbytes: int, taken: Callable[[str], bool]) -> str:
+        while taken(value := self.hex(prefix, nbytes)):
+            pass
+        return value
+
     def hex(self, prefix: str, nbytes: int) -> str:
         return prefix + self._rng.getrandbits(nbytes * 8).to_bytes(nbytes, "big").hex()
 
@@ -39,11 +52,10 @@ class IdGenerator:
         """The errorId of an error envelope (UUID v4)."""
         return str(uuid.UUID(int=self._internal_rng.getrandbits(128), version=4))
 
-    def delivery_id(self) -> str:
-        return "dlv_" + "".join(self._internal_rng.choices(_ALPHABET, k=12))
-
-    def event_id(self) -> str:
-        return self.hex("wde_", 8)
+    def delivery_id(self, taken: Callable[[str], bool]) -> str:
+        while taken(value := "dlv_" + "".join(self._internal_rng.choices(_ALPHABET, k=12))):
+            pass
+        return value
 
     def fault_draw(self) -> float:
         """A seeded draw in [0, 1) for fault probabilities and webhook chaos."""

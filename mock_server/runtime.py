@@ -37,8 +37,9 @@ class Runtime:
         store.set_meta("boots", str(boots + 1))
         # A restart on a state file must not replay the ids it already handed out: derive a new stream per boot.
         ids = IdGenerator(settings.seed if settings.seed is None or boots == 0 else settings.seed * 1_000_003 + boots)
-        rt = cls(settings, store, clock, ids, ContractRegistry.load(), Scheduler(store, clock),
-                 Dispatcher(store, clock, ids, settings))
+        scheduler = Scheduler(store, clock, settings.webhook_lane_concurrency)
+        rt = cls(settings, store, clock, ids, ContractRegistry.load(), scheduler,
+                 Dispatcher(store, clock, ids, settings, scheduler))
         idempotency.clear_in_flight(store)
         partners.ensure_dev_partner(store, clock, settings.webhook_url, settings.webhook_secret)
         return rt
@@ -50,6 +51,7 @@ class Runtime:
     def start(self) -> None:
         """Start the background work of a serving app (its lifespan may start and stop more than once)."""
         self.scheduler.start()
+        self.dispatcher.reschedule_orphans()  # deliveries a crashed job left pending without a job
         # Everything built so far (modules, models, routes) lives as long as the process: keep it out of the
         # cyclic collector's full passes (one over the startup heap was measured at ~13 ms under load).
         gc.freeze()

@@ -1,15 +1,33 @@
-"""Future work on simulated time: the ``jobs`` table and the loop that runs what falls due.
+"""Future work on simulated time: the ``jobs`` table (this module alone reads and writes it) and the lanes that run
+what falls due.
 
-A job is a row (due_at, kind, payload) written in the same transaction as the change that needs it, so a restart
-with a state file resumes it. Jobs due now run promptly in the background in every clock mode; ``advance`` walks
-every job due up to a target in time order, setting the clock to each job's due time before running it (jobs due
-at the same instant run concurrently), and returns only when all of them, and the ones they scheduled, have run.
+A job is a row (due_at, kind, lane, key, payload) written in the same transaction as the change that needs it, so a
+restart with a state file resumes it. ``key`` is the job's typed identity (a delivery id, a request slug, ...), so
+jobs are found by (kind, key), never by matching payload text. A handler removes its job with ``finish`` inside the
+transaction that records what the job did, so a crash either leaves the job (it runs again, nothing was recorded) or
+removes it with its effects (it never runs twice).
+
+Each lane runs its own jobs: one lane per partner for webhook work and one global lane for the admin's jobs. A lane
+sleeps until its next job is due on the simulated clock, a job is added to it, or the clock moves; nothing polls.
+Within a lane, jobs start in due order: the jobs of one due instant run concurrently (up to the lane's bound), and
+a later instant starts only once every job of an earlier one has finished or has run ``STALL_SECONDS`` of wall time
+(a hanging receiver then holds only its own lane's slots, never another partner's). Claims are a column, so no query
+grows with the number of running jobs.
+
+``advance(target)`` walks the global lane's jobs in time order, setting the clock to each one's due time before it
+runs, then sets the clock to ``target`` and waits until no lane has a job due by then, left or running. Work done
+by a job is stamped with its due time (``Job.due``), so timestamps and retry schedules come out exactly as
+production would produce them, however long a lane took to get to it.
+
+Reset is an epoch: ``reset`` cancels what runs and bumps ``epoch``; a handler checks ``current(job)`` before it
+records, so nothing from before a reset is recorded into the state after it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,9 +37,10 @@ from mock_server.clock import Clock, format_instant, parse_instant
 from mock_server.store import Store, dumps, loads
 
 log = logging.getLogger("zest_mock.scheduler")
-POLL_SECONDS = 0.01
 CLOCK_META_KEY = "clock_now"  # where simulated now is kept; ``Runtime.build`` resumes from it after a restart
-BACKGROUND_BATCH = 64  # jobs started per background tick, so a burst of due jobs never stalls the API
+GLOBAL_LANE = ""  # the admin's jobs (review, completion, reconciler); webhook jobs run in their partner's lane
+GLOBAL_CONCURRENCY = 1
+STALL_SECONDS = 1.0  # wall time after which a running job no longer holds back its lane's later jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,119 +48,270 @@ class Job:
     id: int
     due_at: str
     kind: str
+    lane: str
+    key: str
     payload: dict[str, Any]
+    epoch: int = 0
+
+    @property
+    def due(self) -> datetime:
+        return parse_instant(self.due_at)
 
 
 Handler = Callable[[Job], Awaitable[dict[str, Any] | None]]
 
 
-def schedule(store: Store, kind: str, due: datetime | str, payload: dict[str, Any]) -> None:
-    """Add a job; call inside the transaction of the change that needs it."""
+def schedule(store: Store, kind: str, due: datetime | str, payload: dict[str, Any] | None = None, *,
+             lane: str = GLOBAL_LANE, key: str = "") -> None:
+    """Add a job; call inside the transaction of the change that needs it. Its lane wakes once that commits."""
     due_at = due if isinstance(due, str) else format_instant(due)
-    store.run("INSERT INTO jobs (due_at, kind, payload) VALUES (?, ?, ?)", due_at, kind, dumps(payload))
+    store.run("INSERT INTO jobs (due_at, kind, lane, key, payload) VALUES (?, ?, ?, ?, ?)",
+              due_at, kind, lane, key, dumps(payload or {}))
+    store.jobs_added(lane)
+
+
+def finish(store: Store, job: Job) -> None:
+    """Remove a job; call inside the transaction that records what it did."""
+    store.run("DELETE FROM jobs WHERE id = ?", job.id)
+
+
+def exists(store: Store, kind: str, key: str, due_at: str | None = None) -> bool:
+    """Whether a job of ``kind`` with ``key`` (and, if given, that due time) is waiting."""
+    if due_at is None:
+        return store.one("SELECT 1 FROM jobs WHERE kind = ? AND key = ? LIMIT 1", kind, key) is not None
+    return store.one("SELECT 1 FROM jobs WHERE kind = ? AND key = ? AND due_at = ? LIMIT 1",
+                     kind, key, due_at) is not None
+
+
+def keys(store: Store, kind: str) -> set[str]:
+    return {r["key"] for r in store.all("SELECT key FROM jobs WHERE kind = ?", kind)}
+
+
+def count(store: Store) -> int:
+    row = store.one("SELECT COUNT(*) AS n FROM jobs")
+    return int(row["n"]) if row else 0
+
+
+def pending(store: Store) -> list[Job]:
+    return [_job(r) for r in store.all("SELECT * FROM jobs ORDER BY due_at, id")]
 
 
 class Scheduler:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(self, store: Store, clock: Clock, lane_concurrency: int) -> None:
         self.store, self.clock = store, clock
+        self.lane_concurrency = lane_concurrency
         self.handlers: dict[str, Handler] = {}
-        self._running: dict[int, asyncio.Task[dict[str, Any] | None]] = {}
+        self.on_failure: Callable[[Job], None] | None = None  # e.g. reschedule what a failed job left pending
+        self.epoch = 0
+        self.lanes: dict[str, _Lane] = {}
         self._advance_lock = asyncio.Lock()
-        self._loop_task: asyncio.Task[None] | None = None
+        self._ran: list[dict[str, Any]] | None = None  # summaries collected by a running ``advance``
+        self._started = False
+        store.on_jobs_added(self._wake)
+        clock.on_change(self._wake_all)
 
     def register(self, kind: str, handler: Handler) -> None:
         self.handlers[kind] = handler
 
     def start(self) -> None:
-        self._loop_task = asyncio.get_running_loop().create_task(self._background())
+        """Release claims a previous process held, then wake every lane that has work."""
+        self._started = True
+        self.store.run("UPDATE jobs SET claimed = 0 WHERE claimed = 1")
+        for row in self.store.all("SELECT DISTINCT lane FROM jobs"):
+            self._wake(row["lane"])
 
     async def stop(self) -> None:
-        if self._loop_task:
-            self._loop_task.cancel()
-        tasks = list(self._running.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, *(t for t in [self._loop_task] if t), return_exceptions=True)
-        self._running.clear()
+        self._started = False
+        lanes, self.lanes = list(self.lanes.values()), {}
+        await asyncio.gather(*(lane.close() for lane in lanes), return_exceptions=True)
+
+    async def reset(self) -> None:
+        """A new epoch: cancel every running job and forget every lane (their state was wiped)."""
+        self.epoch += 1
+        lanes, self.lanes = list(self.lanes.values()), {}
+        await asyncio.gather(*(lane.close() for lane in lanes), return_exceptions=True)
+
+    def current(self, job: Job) -> bool:
+        """Whether ``job`` still belongs to the live state (no reset since it started)."""
+        return job.epoch == self.epoch
 
     async def advance(self, target: datetime) -> list[dict[str, Any]]:
         """Run every job due up to ``target`` in time order, then leave the clock at ``target``."""
-        ran: list[dict[str, Any]] = []
         async with self._advance_lock:
-            await self._settle()
-            while batch := self._due(format_instant(target)):
-                due = parse_instant(batch[0].due_at)
-                if due > self.clock.now():
-                    self._move_clock(due)
-                ran += await asyncio.gather(*(self._start(job) for job in batch))
-                await self._settle()
-            if target > self.clock.now():
-                self._move_clock(target)
-        return ran
+            self._ran = ran = []
+            try:
+                while (due := self._next_due(GLOBAL_LANE, format_instant(target))) is not None:
+                    if parse_instant(due) > self.clock.now():
+                        self._move_clock(parse_instant(due))
+                    await self._lane(GLOBAL_LANE).settled()
+                if target > self.clock.now():
+                    self._move_clock(target)
+                await self._drain()
+            finally:
+                self._ran = None
+        return sorted(ran, key=lambda summary: summary["dueAt"])
 
     async def run_due(self) -> list[dict[str, Any]]:
         """Run what is due at simulated now (and wait for it): ``advance`` by zero."""
         return await self.advance(self.clock.now())
 
-    def pending(self) -> list[Job]:
-        return [_job(r) for r in self.store.all("SELECT * FROM jobs ORDER BY due_at, id")]
+    def running(self) -> int:
+        return sum(len(lane.running) for lane in self.lanes.values())
 
-    def forget_running(self) -> None:
-        """After a reset: running jobs belong to wiped state; let them finish unobserved."""
-        self._running.clear()
+    # -- lanes ---------------------------------------------------------------------------------------------------
 
-    async def _background(self) -> None:
+    def _lane(self, name: str) -> _Lane:
+        lane = self.lanes.get(name)
+        if lane is None:
+            bound = GLOBAL_CONCURRENCY if name == GLOBAL_LANE else self.lane_concurrency
+            lane = self.lanes[name] = _Lane(self, name, bound)
+        return lane
+
+    def _wake(self, name: str) -> None:
+        if not self._started:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # a job added before serving (a --scenario at start-up): ``start`` wakes its lane
+            return
+        self._lane(name).wake()
+
+    def _wake_all(self) -> None:
+        for lane in list(self.lanes.values()):
+            lane.wake()
+
+    async def _drain(self) -> None:
+        """Until every lane, including lanes the running jobs add work to, has nothing due left."""
         while True:
-            try:
-                if not self._advance_lock.locked():
-                    for job in self._due(format_instant(self.clock.now()), BACKGROUND_BATCH):
-                        self._start(job)
-            except Exception:  # the loop must survive anything a job or the store throws
-                log.exception("scheduler loop")
-            await asyncio.sleep(POLL_SECONDS)
+            lanes = list(self.lanes.values())
+            for lane in lanes:
+                await lane.settled()
+            if len(self.lanes) == len(lanes) and all(lane.quiet() for lane in self.lanes.values()):
+                return
 
     def _move_clock(self, instant: datetime) -> None:
         """Set the clock and keep it in the store before any job runs at that time, so a crash in the middle of
         ``advance`` cannot resume simulated time below what those jobs already recorded."""
-        self.clock.set_to(instant)
         self.store.set_meta(CLOCK_META_KEY, format_instant(instant))
+        self.clock.set_to(instant)
 
-    def _due(self, until: str, limit: int = -1) -> list[Job]:
-        """The earliest not-yet-running jobs due by ``until``, all sharing one due time (at most ``limit``)."""
-        idle = f"AND id NOT IN ({','.join('?' * len(self._running))})" if self._running else ""
+    def _next_due(self, lane: str, until: str | None = None) -> str | None:
+        """The earliest unclaimed due time in ``lane`` (by ``until``, if given)."""
+        if until is None:
+            row = self.store.one("SELECT MIN(due_at) AS due FROM jobs WHERE lane = ? AND claimed = 0", lane)
+        else:
+            row = self.store.one("SELECT MIN(due_at) AS due FROM jobs WHERE lane = ? AND claimed = 0 "
+                                 "AND due_at <= ?", lane, until)
+        return row["due"] if row else None
+
+    def _claim(self, lane: str, due_at: str, limit: int) -> list[Job]:
         rows = self.store.all(
-            f"SELECT * FROM jobs WHERE due_at <= ? {idle} AND due_at = "
-            f"(SELECT MIN(due_at) FROM jobs WHERE due_at <= ? {idle}) ORDER BY id LIMIT ?",
-            until, *self._running, until, *self._running, limit,
+            "UPDATE jobs SET claimed = 1 WHERE id IN (SELECT id FROM jobs WHERE lane = ? AND claimed = 0 "
+            "AND due_at = ? ORDER BY id LIMIT ?) RETURNING *", lane, due_at, limit,
         )
-        return [job for job in map(_job, rows) if job.id not in self._running]
+        return sorted((_job(r, self.epoch) for r in rows), key=lambda job: job.id)
 
-    def _start(self, job: Job) -> asyncio.Task[dict[str, Any] | None]:
-        task = asyncio.get_running_loop().create_task(self._run(job))
-        self._running[job.id] = task
-        return task
-
-    async def _settle(self) -> None:
-        """Wait for jobs already running (started by the background loop or an earlier step)."""
-        while self._running:
-            await asyncio.gather(*list(self._running.values()), return_exceptions=True)
-
-    async def _run(self, job: Job) -> dict[str, Any]:
+    async def _run(self, job: Job) -> None:
         summary: dict[str, Any] = {"kind": job.kind, "dueAt": job.due_at, **job.payload}
+        failed = False
         try:
             handler = self.handlers.get(job.kind)
             if handler is None:
-                summary["error"] = f"no handler for job kind {job.kind!r}"
-            else:
-                summary.update(await handler(job) or {})
-        except Exception as exc:  # a failing job is reported and dropped, never retried forever
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            summary.update(await handler(job) or {})
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a failing job is reported and removed, never retried in a loop
             log.exception("job %s %s failed", job.kind, job.id)
             summary["error"] = f"{type(exc).__name__}: {exc}"
+            failed = True
+        if not self.current(job):
+            return
+        finish(self.store, job)  # a handler that returned early recorded nothing: removing its job is enough
+        if failed and self.on_failure:
+            self.on_failure(job)
+        if self._ran is not None:
+            self._ran.append(summary)
+
+
+class _Lane:
+    """One lane's loop: claims due jobs in due order, runs them, sleeps until there is something to do."""
+
+    def __init__(self, scheduler: Scheduler, name: str, bound: int) -> None:
+        self.scheduler, self.name, self.bound = scheduler, name, bound
+        self.running: dict[int, tuple[asyncio.Task[None], float]] = {}
+        self._wakeup = asyncio.Event()
+        self._quiet = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"lane:{name or 'global'}")
+
+    def wake(self) -> None:
+        self._quiet.clear()
+        self._wakeup.set()
+
+    def quiet(self) -> bool:
+        return self._quiet.is_set()
+
+    async def settled(self) -> None:
+        """Wait until nothing is running and nothing is due by the clock's now."""
+        self.wake()
+        await self._quiet.wait()
+
+    async def close(self) -> None:
+        tasks = [self._task, *(task for task, _ in self.running.values())]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self.running.clear()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                timeout = self._step()
+            except Exception:  # the loop must survive anything the store throws
+                log.exception("scheduler lane %r", self.name)
+                timeout = 1.0
+            if timeout == 0:
+                continue
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._wakeup.wait()
+            except TimeoutError:
+                pass
+
+    def _step(self) -> float | None:
+        """Start what may start; how long to sleep (None: until woken, 0: look again now)."""
+        clock = self.scheduler.clock
+        now = format_instant(clock.now())
+        free = self.bound - len(self.running)
+        stalled_until = self._stalled_until()
+        if free > 0 and stalled_until is None:
+            due = self.scheduler._next_due(self.name, now)
+            if due is not None:
+                for job in self.scheduler._claim(self.name, due, free):
+                    task = asyncio.get_running_loop().create_task(self._run(job))
+                    self.running[job.id] = (task, time.monotonic())
+                return 0 if len(self.running) < self.bound else None
+        if self.running:
+            return None if stalled_until is None else max(stalled_until - time.monotonic(), 0.001)
+        self._quiet.set()
+        upcoming = self.scheduler._next_due(self.name)
+        return None if upcoming is None else clock.wall_seconds_until(parse_instant(upcoming))
+
+    def _stalled_until(self) -> float | None:
+        """While a running job has run less than ``STALL_SECONDS``, when the last of them stalls."""
+        if not self.running:
+            return None
+        deadline = max(started for _, started in self.running.values()) + STALL_SECONDS
+        return deadline if deadline > time.monotonic() else None
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self.scheduler._run(job)
         finally:
-            self.store.run("DELETE FROM jobs WHERE id = ?", job.id)
-            self._running.pop(job.id, None)
-        return summary
+            self.running.pop(job.id, None)
+            self.wake()
 
 
-def _job(row: dict[str, Any]) -> Job:
-    return Job(row["id"], row["due_at"], row["kind"], loads(row["payload"]))
+def _job(row: dict[str, Any], epoch: int = 0) -> Job:
+    return Job(row["id"], row["due_at"], row["kind"], row["lane"], row["key"], loads(row["payload"]), epoch)

@@ -45,6 +45,7 @@ class Settings:
     webhook_secret: str | None = None
     sign_with_simulated_time: bool = False
     webhook_timeout_seconds: float = 10.0
+    webhook_lane_concurrency: int = 256  # attempts in flight at once per partner (its lane); others never wait
     admin_policy: str | None = None
     scenario: str | None = None
     upload_sniffing: bool = True  # check magic bytes as well as the declared type
@@ -79,6 +80,8 @@ class Settings:
             raise ValueError(f"clock mode must be one of {', '.join(CLOCK_MODES)}, not {self.clock_mode!r}")
         if self.clock_scale <= 0:
             raise ValueError("clock scale must be > 0")
+        if self.webhook_lane_concurrency < 1:
+            raise ValueError("webhook lane concurrency must be >= 1")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1..65535, not {self.port}")
 

@@ -1,7 +1,26 @@
-"""SQLite state of one mock: the schema, the connection and its transactions.
+"""SQLite state of one mock: the schema, the connection, its transactions, and the ``meta`` table.
 
 In memory unless a state file is given; then WAL on disk, so a restart resumes every resource, idempotency record,
-stored event, pending delivery and scheduled job. Domain modules own their queries; this module owns the tables.
+stored event, pending delivery and scheduled job. This module defines the tables; each one is read and written by
+one owning module, and nobody else writes SQL for it:
+
+| table | owner |
+|---|---|
+| meta | ``store`` (``get_meta``/``set_meta``/``secret``) |
+| partners (with webhook endpoint and chaos) | ``domain.partners`` |
+| spv_requests, spvs | ``domain.spv_requests`` |
+| investors | ``domain.investors`` |
+| subscriptions | ``domain.subscriptions`` |
+| files | ``domain.uploads`` |
+| idempotency | ``domain.idempotency`` |
+| events, deliveries, attempts (the outbox) | ``webhooks.outbox`` |
+| jobs | ``scheduler`` |
+| journal | ``domain.journal`` |
+| processed | ``domain.processed`` |
+| faults | ``domain.faults`` |
+| used_assertions | ``domain.auth`` |
+
+Reset (``wipe``) empties tables wholesale; that is the schema's business, not a query on anyone's rows.
 """
 
 from __future__ import annotations
@@ -9,7 +28,7 @@ from __future__ import annotations
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,6 +66,7 @@ CREATE TABLE IF NOT EXISTS idempotency (
     client_id TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, state TEXT NOT NULL,
     status INTEGER, content_type TEXT, body BLOB, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
     PRIMARY KEY (client_id, key));
+CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
     event_type TEXT NOT NULL, occurred_at TEXT NOT NULL, body BLOB NOT NULL);
@@ -55,13 +75,16 @@ CREATE TABLE IF NOT EXISTS deliveries (
     delivery_id TEXT PRIMARY KEY, event_id TEXT NOT NULL, client_id TEXT NOT NULL, status TEXT NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0, next_attempt_at TEXT, created_at TEXT NOT NULL, kind TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries (status, client_id);
+CREATE INDEX IF NOT EXISTS deliveries_event ON deliveries (event_id);
 CREATE TABLE IF NOT EXISTS attempts (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, delivery_id TEXT NOT NULL, event_id TEXT NOT NULL,
     client_id TEXT NOT NULL, attempt INTEGER NOT NULL, at TEXT NOT NULL, url TEXT, status_code INTEGER,
     error TEXT, duration_ms REAL NOT NULL, outcome TEXT NOT NULL, next_attempt_at TEXT, fault TEXT);
 CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, due_at TEXT NOT NULL, kind TEXT NOT NULL, payload TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS jobs_due ON jobs (due_at, id);
+    id INTEGER PRIMARY KEY AUTOINCREMENT, due_at TEXT NOT NULL, kind TEXT NOT NULL, lane TEXT NOT NULL DEFAULT '',
+    key TEXT NOT NULL DEFAULT '', payload TEXT NOT NULL, claimed INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS jobs_lane_due ON jobs (lane, claimed, due_at, id);
+CREATE INDEX IF NOT EXISTS jobs_key ON jobs (kind, key);
 CREATE TABLE IF NOT EXISTS faults (
     id INTEGER PRIMARY KEY AUTOINCREMENT, rule TEXT NOT NULL, fired INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL);
@@ -90,8 +113,34 @@ class Store:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=NORMAL")
         self.conn.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
         self.conn.executescript(SCHEMA)
         self._depth = 0
+        self._job_listeners: list[Callable[[str], None]] = []
+        self._lanes_added: set[str] = set()
+
+    def on_jobs_added(self, listener: Callable[[str], None]) -> None:
+        """Call ``listener(lane)`` once a write that added jobs to ``lane`` is committed."""
+        self._job_listeners.append(listener)
+
+    def jobs_added(self, lane: str) -> None:
+        self._lanes_added.add(lane)
+        if not self._depth:
+            self._notify_jobs()
+
+    def _notify_jobs(self) -> None:
+        lanes, self._lanes_added = self._lanes_added, set()
+        for lane in lanes:
+            for listener in self._job_listeners:
+                listener(lane)
+
+    def _migrate(self) -> None:
+        """Bring a state file written by an earlier version up to this schema (columns added since)."""
+        columns = {row["name"] for row in self.conn.execute("PRAGMA table_info(jobs)").fetchall()}
+        if columns and "lane" not in columns:
+            for column in ("lane TEXT NOT NULL DEFAULT ''", "key TEXT NOT NULL DEFAULT ''",
+                           "claimed INTEGER NOT NULL DEFAULT 0"):
+                self.conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
@@ -109,10 +158,12 @@ class Store:
             yield self.conn
         except BaseException:
             self._depth = 0
+            self._lanes_added.clear()
             self.conn.execute("ROLLBACK")
             raise
         self._depth = 0
         self.conn.execute("COMMIT")
+        self._notify_jobs()
 
     def one(self, sql: str, *args: Any) -> Row | None:
         row: Row | None = self.conn.execute(sql, args).fetchone()
@@ -132,6 +183,10 @@ class Store:
     def set_meta(self, key: str, value: str) -> None:
         self.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  key, value)
+
+    def clear_meta(self, keep: list[str]) -> None:
+        """Drop every ``meta`` entry but those named in ``keep``."""
+        self.run(f"DELETE FROM meta WHERE key NOT IN ({', '.join('?' * len(keep))})", *keep)
 
     def secret(self, key: str) -> str:
         """A per-instance secret kept in ``meta``; made on first use from the OS's randomness, never from the
@@ -155,6 +210,14 @@ class Store:
         """Fold the WAL into the state file (a no-op in memory)."""
         if self.path:
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def equal_to(filters: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """``WHERE col = ? AND ...`` for the filters that are set (None means "any"), with its arguments."""
+    chosen = {column: value for column, value in filters.items() if value is not None}
+    if not chosen:
+        return "", []
+    return "WHERE " + " AND ".join(f"{column} = ?" for column in chosen), list(chosen.values())
 
 
 def dumps(value: Any) -> str:

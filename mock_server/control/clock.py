@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.responses import Response
 
 from mock_server.clock import format_instant, parse_instant
+from mock_server.domain import idempotency
 from mock_server.errors import InvalidRequest
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
@@ -68,10 +69,14 @@ async def advance(call: Call) -> Response:
             raise InvalidRequest(f"to must be an ISO 8601 instant, not {body.to!r}") from exc
         if target < start:
             raise InvalidRequest(f"the clock cannot move backwards: now is {format_instant(start)}")
+        if (target - start).total_seconds() > MAX_ADVANCE_SECONDS:
+            raise InvalidRequest(f"to is more than {MAX_ADVANCE_SECONDS} seconds (10 years) after now "
+                                 f"({format_instant(start)}); one advance moves the clock at most that far")
     else:
         target = start + timedelta(seconds=body.seconds or 0)
     ran = await rt.scheduler.advance(target)
     rt.remember_clock()
+    idempotency.purge_expired(rt.store, rt.clock)
     return json_response({"from": format_instant(start), "to": format_instant(rt.clock.now()), "count": len(ran),
                           "ran": ran[:MAX_LISTED], "omitted": max(len(ran) - MAX_LISTED, 0)})
 

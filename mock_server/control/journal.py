@@ -1,9 +1,10 @@
-"""The request journal: a pure ASGI middleware recording every partner API call, and the route that lists them.
+"""The request journal's face: a pure ASGI middleware recording every partner API call (into ``domain.journal``,
+the table's owner), and the route that lists them.
 
 Only paths under ``/v1/`` are recorded (not ``/_mock``, not system paths). A row is written after the response
 went out: simulated time at the start, method, path, operationId, clientId and body hash (which the route leaves in
 ``scope["state"]``), Idempotency-Key, status (499 when the client went away first) and wall duration. Recording
-never breaks a request: its own failures are logged and swallowed. The table keeps the latest ``KEEP`` rows.
+never breaks a request: its own failures are logged and swallowed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import format_instant
-from mock_server.http.bodies import equality_filters, int_query, json_response
+from mock_server.domain import journal
+from mock_server.http.bodies import int_query, json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param
 from mock_server.runtime import Runtime
@@ -26,9 +28,7 @@ from mock_server.store import Row, dumps
 log = logging.getLogger("zest_mock.journal")
 PREFIX = "/v1/"
 CLIENT_CLOSED = 499
-KEEP = 10_000
-_PRUNE_EVERY = 500
-DEFAULT_LIMIT, MAX_LIMIT = 100, KEEP
+DEFAULT_LIMIT, MAX_LIMIT = 100, journal.KEEP
 
 
 class JournalMiddleware:
@@ -105,16 +105,12 @@ class _Entry:
         rt = self.rt
         try:
             status = CLIENT_CLOSED if self.client_left else self.status or CLIENT_CLOSED
-            seq = rt.store.run(
-                "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
-                "status, duration_ms, fault, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            journal.record(rt.store, journal.Call(
                 self.at, self.wall_at, self.scope["method"], self.scope["path"], self.state.get("operation_id"),
                 self.state.get("client_id"), _header(self.scope, b"idempotency-key"), self.state.get("body_hash"),
                 status, round((time.perf_counter() - self.started) * 1000, 3), _text(self.state.get("fault")),
                 _text(self.state.get("resource")),
-            )
-            if seq % _PRUNE_EVERY == 0:
-                rt.store.run("DELETE FROM journal WHERE seq <= ?", seq - KEEP)
+            ))
         except Exception:  # the journal must never break a request
             log.exception("could not journal %s %s", self.scope.get("method"), self.scope.get("path"))
 
@@ -160,9 +156,8 @@ class JournalPage(BaseModel):
 async def list_requests(call: Call) -> Response:
     query = call.request.query_params
     limit = int_query(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    where, args = equality_filters(query, {"clientId": "client_id", "operationId": "operation_id"})
-    rows = call.rt.store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?", *args, limit)
-    return json_response({"items": [_wire(r) for r in reversed(rows)]})
+    rows = journal.latest(call.rt.store, limit, query.get("clientId"), query.get("operationId"))
+    return json_response({"items": [_wire(r) for r in rows]})
 
 
 def _wire(r: Row) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from mock_server.clock import format_instant
-from mock_server.domain import partners
+from mock_server.domain import partners, processed
 from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.domain.scenario_setup import apply_scenario
 from mock_server.errors import FieldError, InternalError, NotFound, ValidationFailed
@@ -61,7 +61,7 @@ async def show(call: Call) -> Response:
 
 
 async def load(call: Call) -> Response:
-    applied = apply_scenario(call.rt, _named(call))
+    applied = await apply_scenario(call.rt, _named(call))
     return json_response(applied.to_wire())
 
 
@@ -71,7 +71,7 @@ async def load_document(call: Call) -> Response:
         scenario = scenarios.parse_scenario(data, source="body")
     except scenarios.ScenarioError as exc:
         raise ValidationFailed([FieldError(i.field, "format", i.message) for i in exc.issues]) from exc
-    return json_response(apply_scenario(call.rt, scenario).to_wire())
+    return json_response((await apply_scenario(call.rt, scenario)).to_wire())
 
 
 async def report_processed(call: Call) -> Response:
@@ -79,17 +79,12 @@ async def report_processed(call: Call) -> Response:
     rt = call.rt
     partners.get(rt.store, body.clientId)
     at, wall_at = format_instant(rt.clock.now()), time.time()
-    with rt.store.tx():
-        for event_id in body.eventIds:
-            rt.store.run("INSERT INTO processed (client_id, event_id, wall_at, at) VALUES (?, ?, ?, ?)",
-                         body.clientId, event_id, wall_at, at)
+    processed.report(rt.store, body.clientId, body.eventIds, at, wall_at)
     return json_response({"recorded": len(body.eventIds)}, 201)
 
 
 async def list_processed(call: Call) -> Response:
-    client_id = call.request.query_params.get("clientId")
-    where, args = ("WHERE client_id = ?", [client_id]) if client_id else ("", [])
-    rows = call.rt.store.all(f"SELECT * FROM processed {where} ORDER BY seq", *args)
+    rows = processed.reports(call.rt.store, call.request.query_params.get("clientId"))
     return json_response({"items": [_processed(r) for r in rows]})
 
 

@@ -99,7 +99,7 @@ class MockToken(BaseModel):
 
 async def reset(call: Call) -> Response:
     body = await _optional_body(call, ResetBody)
-    kept = domain_state.reset(call.rt, keep_partners=body.keepPartners)
+    kept = await domain_state.reset(call.rt, keep_partners=body.keepPartners)
     return json_response({"keptPartners": body.keepPartners, "partners": kept})
 
 

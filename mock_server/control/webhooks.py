@@ -11,12 +11,12 @@ from mock_server.clock import format_instant
 from mock_server.domain import partners
 from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.errors import NotFound
-from mock_server.http.bodies import equality_filters, json_response, read_json
+from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
 from mock_server.store import Row, loads
 from mock_server.validation import parse_model
-from mock_server.webhooks import events
+from mock_server.webhooks import events, outbox
 
 
 class EndpointBody(BaseModel):
@@ -42,34 +42,31 @@ async def set_endpoint(call: Call) -> Response:
 
 
 async def list_events(call: Call) -> Response:
-    where, args = equality_filters(call.request.query_params, {"clientId": "client_id", "eventType": "event_type"})
-    rows = call.rt.store.all(f"SELECT client_id, body FROM events {where} ORDER BY seq", *args)
+    query = call.request.query_params
+    rows = outbox.events(call.rt.store, query.get("clientId"), query.get("eventType"))
     return json_response({"items": [{"clientId": r["client_id"], **loads(r["body"])} for r in rows]})
 
 
 async def list_attempts(call: Call) -> Response:
-    where, args = equality_filters(call.request.query_params,
-                                   {"clientId": "client_id", "eventId": "event_id", "deliveryId": "delivery_id"})
-    rows = call.rt.store.all(f"SELECT * FROM attempts {where} ORDER BY seq", *args)
+    query = call.request.query_params
+    rows = outbox.attempts(call.rt.store, query.get("clientId"), query.get("eventId"), query.get("deliveryId"))
     return json_response({"items": [_attempt(r) for r in rows]})
 
 
 async def dead_letter(call: Call) -> Response:
-    where, args = equality_filters(call.request.query_params, {"clientId": "client_id"})
-    where = f"{where} AND" if where else "WHERE"
-    rows = call.rt.store.all(f"SELECT * FROM deliveries {where} status = 'dead' ORDER BY created_at", *args)
+    rows = outbox.with_status(call.rt.store, "dead", call.request.query_params.get("clientId"))
     return json_response({"items": [_delivery(r) for r in rows]})
 
 
 async def redeliver(call: Call) -> Response:
     rt, event_id = call.rt, call.request.path_params["eventId"]
-    event = rt.store.one("SELECT client_id FROM events WHERE event_id = ?", event_id)
+    event = outbox.event(rt.store, event_id)
     if event is None:
         raise NotFound(f"event {event_id!r} does not exist")
     with rt.store.tx():
         delivery_id = events.queue_delivery(rt.store, rt.ids, event_id, event["client_id"],
                                             format_instant(rt.clock.now()), kind="redeliver")
-    row = rt.store.one("SELECT * FROM deliveries WHERE delivery_id = ?", delivery_id)
+    row = outbox.delivery(rt.store, delivery_id)
     assert row is not None
     return json_response(_delivery(row), 202)
 

@@ -1,14 +1,15 @@
 """The simulated admin's actions as scheduled jobs: review, completion, and the 60-second reconciler sweep.
 
-``subscription.completed`` is emitted once per Bid whatever path completes it: synchronously, or by the next
-reconciler sweep when the admin's synchronous emit was skipped.
+Each job removes itself (``scheduler.finish``) in the transaction that records its decision, so a crash never
+repeats or loses one. ``subscription.completed`` is emitted once per Bid whatever path completes it:
+synchronously, or by the next reconciler sweep when the admin's synchronous emit was skipped.
 """
 
 from __future__ import annotations
 
 from mock_server.domain import policy, spv_requests, subscriptions
 from mock_server.runtime import Runtime
-from mock_server.scheduler import Job
+from mock_server.scheduler import Job, finish
 
 
 def complete_subscription(rt: Runtime, subscription_slug: str, emit: str) -> None:
@@ -27,6 +28,7 @@ async def run_review(rt: Runtime, job: Job) -> dict[str, object]:
             spv_requests.approve(rt, slug)
         else:
             spv_requests.reject(rt, slug, job.payload["reason"])
+        finish(rt.store, job)
     return {"outcome": job.payload["decision"]}
 
 
@@ -36,10 +38,12 @@ async def run_completion(rt: Runtime, job: Job) -> dict[str, object]:
         if subscriptions.status_of(rt, slug) != "funded":
             return {"outcome": "skipped: not funded"}
         complete_subscription(rt, slug, job.payload["emit"])
+        finish(rt.store, job)
     return {"outcome": "completed"}
 
 
 async def run_reconciler(rt: Runtime, job: Job) -> dict[str, object]:
     with rt.store.tx():
         emitted = [slug for slug in subscriptions.unemitted_completions(rt) if subscriptions.emit_completion(rt, slug)]
+        finish(rt.store, job)
     return {"emitted": emitted}

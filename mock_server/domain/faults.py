@@ -96,6 +96,11 @@ def remove(rt: Runtime, rule_id: int) -> dict[str, object]:
     return removed
 
 
+def any_rules(rt: Runtime) -> bool:
+    """Whether any rule is set (the common answer, no, costs one indexed read per request)."""
+    return rt.store.one("SELECT 1 FROM faults LIMIT 1") is not None
+
+
 def clear(rt: Runtime) -> int:
     return int(rt.store.conn.execute("DELETE FROM faults").rowcount)
 

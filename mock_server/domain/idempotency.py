@@ -2,7 +2,8 @@
 
 A first call is marked in flight, runs, and stores its 2xx answer in the same transaction as its effects; a repeat
 with the same body replays that answer verbatim; a different body, or a repeat while the first still runs, is 409.
-Error answers are not stored, so a corrected retry with the same key works.
+Error answers are not stored, so a corrected retry with the same key works. Expired records are purged as simulated
+time passes (on every keyed write, and after every clock advance). Owner of the ``idempotency`` table.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ def check_key(key: str | None, *, required: bool) -> str | None:
 def begin(store: Store, clock: Clock, ttl_seconds: int, client_id: str, key: str, hashed: str) -> StoredAnswer | None:
     """The stored answer to replay, or None after marking this call in flight."""
     now = clock.now()
+    purge_expired(store, clock)  # an indexed range delete: nothing to do costs one index probe
     row = store.one("SELECT * FROM idempotency WHERE client_id = ? AND key = ?", client_id, key)
     if row is not None and row["expires_at"] > format_instant(now):
         if row["body_hash"] != hashed:
@@ -75,6 +77,12 @@ def finish(store: Store, client_id: str, key: str, answer: StoredAnswer) -> None
 def abandon(store: Store, client_id: str, key: str) -> None:
     """Forget an in-flight mark whose call failed, so a retry with the same key runs again."""
     store.run("DELETE FROM idempotency WHERE client_id = ? AND key = ? AND state = 'in_flight'", client_id, key)
+
+
+def purge_expired(store: Store, clock: Clock) -> int:
+    """Drop the records whose 24 h window has passed on the simulated clock; how many went."""
+    return int(store.conn.execute("DELETE FROM idempotency WHERE expires_at <= ? AND state = 'done'",
+                                  (format_instant(clock.now()),)).rowcount)
 
 
 def clear_in_flight(store: Store) -> None:

@@ -15,6 +15,7 @@ from mock_server.domain.partners import Partner
 from mock_server.errors import FieldError
 from mock_server.models import InvestorBulkResponse, InvestorCreateRow, InvestorRowError, InvestorRowResult
 from mock_server.runtime import Runtime
+from mock_server.store import Row
 from mock_server.validation import field_errors
 from mock_server.webhooks import events
 
@@ -46,17 +47,37 @@ def _one(rt: Runtime, partner: Partner, index: int, raw: Any, seen: set[str]) ->
 
 
 def _insert(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> InvestorRowResult:
-    person_id = rt.ids.slug("psn_")
+    person_id = rt.ids.fresh("psn_", lambda p: _person(rt, p) is not None)
     rt.store.run(
         "INSERT INTO investors (person_id, client_id, partner_investor_id, email, first_name, last_name, "
         "date_of_birth, country_of_residence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         person_id, partner.client_id, row.partnerInvestorId, row.email, row.firstName, row.lastName,
         row.dateOfBirth, row.countryOfResidence, format_instant(rt.clock.now()),
     )
-    stored = rt.store.one("SELECT * FROM investors WHERE person_id = ?", person_id)
+    stored = _person(rt, person_id)
     assert stored is not None
     events.emit(rt.store, rt.ids, partner.client_id, "investor.created", events.investor_data(stored), rt.clock.now())
     return InvestorRowResult(partnerInvestorId=row.partnerInvestorId, status="created", zestPersonId=person_id)
+
+
+def exists(rt: Runtime, client_id: str, person_id: str) -> bool:
+    """Whether ``person_id`` is one of ``client_id``'s investors."""
+    person = _person(rt, person_id)
+    return person is not None and person["client_id"] == client_id
+
+
+def partner_investor_id(rt: Runtime, client_id: str, person_id: str) -> str | None:
+    person = _person(rt, person_id)
+    return person["partner_investor_id"] if person is not None and person["client_id"] == client_id else None
+
+
+def summary(rt: Runtime) -> list[Row]:
+    """(client_id, person_id, partner_investor_id) of every investor, oldest first, for the state summary."""
+    return rt.store.all("SELECT client_id, person_id, partner_investor_id FROM investors ORDER BY rowid")
+
+
+def _person(rt: Runtime, person_id: str) -> Row | None:
+    return rt.store.one("SELECT * FROM investors WHERE person_id = ?", person_id)
 
 
 def _failed(partner_investor_id: str, code: str, error: FieldError) -> InvestorRowResult:

@@ -1,4 +1,5 @@
-"""The partner registry: client_id -> Ed25519 public key, tenant, provisioning, webhook endpoint and secret."""
+"""The partner registry (owner of the ``partners`` table): client_id -> Ed25519 public key, tenant, provisioning,
+webhook endpoint and secret, and webhook chaos settings."""
 
 from __future__ import annotations
 
@@ -104,6 +105,21 @@ def set_webhook(store: Store, client_id: str, url: str | None, secret: str | Non
     store.run("UPDATE partners SET webhook_url = ?, webhook_secret = ? WHERE client_id = ?",
               url, secret or partner.webhook_secret, client_id)
     return get(store, client_id)
+
+
+def chaos(store: Store, client_id: str) -> str | None:
+    """The partner's webhook chaos settings as stored JSON (``webhooks.chaos`` parses them)."""
+    row = store.one("SELECT chaos FROM partners WHERE client_id = ?", client_id)
+    return row["chaos"] if row else None
+
+
+def set_chaos(store: Store, client_id: str, raw: str) -> None:
+    store.run("UPDATE partners SET chaos = ? WHERE client_id = ?", raw, client_id)
+
+
+def clear_chaos(store: Store) -> None:
+    """Webhook chaos is test state, not partner configuration: a reset that keeps partners drops it."""
+    store.run("UPDATE partners SET chaos = '{}'")
 
 
 def _insert(store: Store, clock: Clock, p: Partner) -> None:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from mock_server.clock import format_instant
 from mock_server.runtime import Runtime
-from mock_server.scheduler import schedule
+from mock_server.scheduler import exists, schedule
 
 RECONCILER_PERIOD_SECONDS = 60
 _KEY = "admin_policy"
@@ -72,21 +72,22 @@ def after_spv_request_created(rt: Runtime, slug: str) -> None:
     if review.decision != "manual":
         due = rt.clock.now() + timedelta(seconds=review.after)
         schedule(rt.store, "admin_review", due, {"spvRequestSlug": slug, "decision": review.decision,
-                                                 "reason": review.reason})
+                                                 "reason": review.reason}, key=slug)
 
 
 def after_funding_uploaded(rt: Runtime, subscription_slug: str) -> None:
     completion = current(rt).subscriptionCompletion
     if completion.decision == "complete":
         due = rt.clock.now() + timedelta(seconds=completion.after)
-        schedule(rt.store, "admin_complete", due, {"subscriptionSlug": subscription_slug, "emit": completion.emit})
+        schedule(rt.store, "admin_complete", due, {"subscriptionSlug": subscription_slug, "emit": completion.emit},
+                 key=subscription_slug)
 
 
 def schedule_reconciler(rt: Runtime) -> None:
     """Make sure a reconciler sweep is due at the next 60-second boundary of simulated time."""
     sweep = _next_sweep(rt.clock.now())
-    if rt.store.one("SELECT 1 FROM jobs WHERE kind = 'reconcile' AND due_at = ?", sweep) is None:
-        schedule(rt.store, "reconcile", sweep, {})
+    if not exists(rt.store, "reconcile", "", sweep):
+        schedule(rt.store, "reconcile", sweep)
 
 
 def _next_sweep(now: datetime) -> str:

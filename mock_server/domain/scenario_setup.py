@@ -36,10 +36,20 @@ class AppliedScenario:
                 "faults": self.faults}
 
 
-def apply_scenario(rt: Runtime, scenario: Scenario) -> AppliedScenario:
+async def apply_scenario(rt: Runtime, scenario: Scenario) -> AppliedScenario:
     """Reset (partners kept), reseed, set the clock mode, the admin policy, the fault rules and the dev partner's
     webhook chaos, and remember the scenario's name and start instant in ``meta``."""
-    domain_state.reset(rt, keep_partners=True)
+    await domain_state.reset(rt, keep_partners=True)
+    return _configure(rt, scenario)
+
+
+def apply_at_start(rt: Runtime, scenario: Scenario) -> AppliedScenario:
+    """``apply_scenario`` for an instance that is not serving yet (``serve --scenario``)."""
+    domain_state.wipe(rt, keep_partners=True)
+    return _configure(rt, scenario)
+
+
+def _configure(rt: Runtime, scenario: Scenario) -> AppliedScenario:
     domain_state.reseed(rt, scenario.seed)
     rt.clock.set_mode(scenario.clock, rt.settings.clock_scale if scenario.clock == "scaled" else None)
     with rt.store.tx():

@@ -2,6 +2,7 @@
 
 State machine: pending-review -> approved | rejected | cancelled, all three terminal. Approval materialises the
 SPV (opportunity, vehicle, SP, SPC slugs) and its share classes; the vehicle slug is what subscriptions address.
+Owner of the ``spv_requests`` and ``spvs`` tables.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from mock_server.clock import format_instant
-from mock_server.domain import policy
+from mock_server.domain import partners, policy
 from mock_server.domain.partners import Partner
 from mock_server.errors import Conflict, NotFound
 from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse
@@ -18,13 +19,13 @@ from mock_server.store import Row, dumps, loads
 from mock_server.webhooks import events
 
 PENDING = "pending-review"
-_SELECT = "SELECT r.*, p.tenant_slug FROM spv_requests r JOIN partners p ON p.client_id = r.client_id"
+_SELECT = "SELECT r.* FROM spv_requests r"
 
 
 def create(rt: Runtime, partner: Partner, body: SpvRequestCreate) -> SpvRequestResponse:
     rt.contracts.validate(body.templateId, body.templateVersion, body.attributes)
     now = format_instant(rt.clock.now())
-    slug = rt.ids.slug("svr_")
+    slug = rt.ids.fresh("svr_", lambda s: _exists(rt, s))
     rt.store.run(
         "INSERT INTO spv_requests (slug, client_id, status, template_id, template_version, attributes, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -45,8 +46,9 @@ def list_page(rt: Runtime, client_id: str, page: int, per_page: int, status: str
     total = rt.store.one(f"SELECT COUNT(*) AS n FROM spv_requests r WHERE {where}", *args)
     rows = rt.store.all(f"{_SELECT} WHERE {where} ORDER BY r.created_at DESC, r.seq DESC LIMIT ? OFFSET ?",
                         *args, per_page, (page - 1) * per_page)
-    return AggregationResponse(documents=[to_response(r) for r in rows], count=total["n"] if total else 0,
-                               skip=(page - 1) * per_page, limit=per_page)
+    documents = [to_response(_with_tenant(rt, r)) for r in rows]
+    return AggregationResponse(documents=documents, count=total["n"] if total else 0, skip=(page - 1) * per_page,
+                               limit=per_page)
 
 
 def cancel(rt: Runtime, client_id: str, slug: str) -> SpvRequestResponse:
@@ -60,7 +62,8 @@ def cancel(rt: Runtime, client_id: str, slug: str) -> SpvRequestResponse:
 def approve(rt: Runtime, slug: str) -> SpvRequestResponse:
     row = _require_pending(_any_row(rt, slug), "approved")
     now = format_instant(rt.clock.now())
-    refs = {"opportunitySlug": rt.ids.slug("opp_"), "vehicleSlug": rt.ids.slug("veh_"),
+    refs = {"opportunitySlug": rt.ids.slug("opp_"),
+            "vehicleSlug": rt.ids.fresh("veh_", lambda s: _spv_row(rt, s) is not None),
             "spSlug": rt.ids.slug("sp_"), "spcSlug": rt.ids.slug("spc_")}
     attributes = loads(row["attributes"])
     share_classes = rt.contracts.materialise_share_classes(attributes)
@@ -83,6 +86,34 @@ def reject(rt: Runtime, slug: str, reason: str) -> SpvRequestResponse:
         "WHERE slug = ?", now, now, reason, slug,
     )
     return _emit_and_read(rt, row["client_id"], slug, "spv_request.rejected")
+
+
+def find_spv(rt: Runtime, vehicle_slug: str, client_id: str) -> Row | None:
+    """An approved request's SPV (vehicle slug, currency, share classes), if ``client_id`` may see it."""
+    row = _spv_row(rt, vehicle_slug)
+    return row if row is not None and row["client_id"] == client_id else None
+
+
+def summary(rt: Runtime) -> list[Row]:
+    """(client_id, slug, status) of every request, oldest first, for the state summary."""
+    return rt.store.all("SELECT client_id, slug, status FROM spv_requests ORDER BY seq")
+
+
+def spv_summary(rt: Runtime) -> list[Row]:
+    return rt.store.all("SELECT client_id, vehicle_slug, spv_request_slug FROM spvs ORDER BY rowid")
+
+
+def _spv_row(rt: Runtime, vehicle_slug: str) -> Row | None:
+    return rt.store.one("SELECT * FROM spvs WHERE vehicle_slug = ?", vehicle_slug)
+
+
+def _exists(rt: Runtime, slug: str) -> bool:
+    return rt.store.one("SELECT 1 FROM spv_requests WHERE slug = ?", slug) is not None
+
+
+def _with_tenant(rt: Runtime, row: Row) -> Row:
+    """The row with its partner's tenant slug, which responses and events carry."""
+    return {**row, "tenant_slug": partners.get(rt.store, row["client_id"]).tenant_slug}
 
 
 def status_of(rt: Runtime, slug: str) -> str | None:
@@ -112,14 +143,14 @@ def _row(rt: Runtime, client_id: str, slug: str) -> Row:
     row = rt.store.one(f"{_SELECT} WHERE r.slug = ? AND r.client_id = ?", slug, client_id)
     if row is None:
         raise NotFound(f"SPV request {slug!r} does not exist or is not visible to this client")
-    return row
+    return _with_tenant(rt, row)
 
 
 def _any_row(rt: Runtime, slug: str) -> Row:
     row = rt.store.one(f"{_SELECT} WHERE r.slug = ?", slug)
     if row is None:
         raise NotFound(f"SPV request {slug!r} does not exist")
-    return row
+    return _with_tenant(rt, row)
 
 
 def _require_pending(row: Row, target: str) -> Row:

@@ -1,21 +1,27 @@
-"""The mock's whole state as a test sees it: reset, reseed, and a per-partner summary of every resource.
+"""The mock's whole state as a test sees it: reset, reseed, and a per-partner summary of every resource (read
+through each table's owner).
 
-Reset empties every table (partner configuration optionally kept) and leaves the instance as if freshly started:
-the dev partner exists, the admin policy is the configured one. Instance bookkeeping in ``meta`` (boot count,
-remembered clock) survives, so a restart on a state file still draws fresh ids and resumes simulated time.
+Reset is an epoch: nothing that ran before it (attempts in flight, their retries, held deliveries, chaos) is ever
+recorded into or delivered from the state after it. Reset empties every table (partner configuration optionally
+kept) and leaves the instance as if freshly started: the dev partner exists, the admin policy is the configured
+one. Instance bookkeeping in ``meta`` (boot count, remembered clock) survives, so a restart on a state file still
+draws fresh ids and resumes simulated time.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel
 
-from mock_server.domain import partners, policy
+from mock_server import scheduler
+from mock_server.domain import investors, journal, partners, policy, spv_requests, subscriptions
 from mock_server.runtime import Runtime
 from mock_server.scheduler import CLOCK_META_KEY
 from mock_server.store import Row
+from mock_server.webhooks import outbox
 
 # meta keys that describe the instance rather than the test's state; a reset keeps them.
 _INSTANCE_META = ("boots", CLOCK_META_KEY)
@@ -53,19 +59,26 @@ class MockState(BaseModel):
     partners: dict[str, PartnerState]
 
 
-def reset(rt: Runtime, *, keep_partners: bool) -> list[str]:
-    """Wipe the state (partners kept if asked), then restore the dev partner and the configured admin policy.
+async def reset(rt: Runtime, *, keep_partners: bool) -> list[str]:
+    """Start a new epoch: stop every running job (attempts in flight included: nothing they did is recorded), wipe
+    the state (partners kept if asked), then restore the dev partner and the configured admin policy.
 
     Returns the clientIds registered afterwards.
     """
+    await rt.scheduler.reset()
+    await rt.dispatcher.close()
+    return wipe(rt, keep_partners=keep_partners)
+
+
+def wipe(rt: Runtime, *, keep_partners: bool) -> list[str]:
+    """The state part of ``reset``, for an instance with nothing running yet (start-up)."""
     rt.store.wipe(keep=("partners", "meta") if keep_partners else ("meta",))
-    rt.scheduler.forget_running()
     kept = [*_INSTANCE_META, *((_TOKEN_SECRET,) if keep_partners else ())]
     # Kept partners keep their webhook endpoint even when a flag configured the dev partner's at start-up.
     url, secret = (None, None) if keep_partners else (rt.settings.webhook_url, rt.settings.webhook_secret)
     with rt.store.tx():
-        rt.store.run(f"DELETE FROM meta WHERE key NOT IN ({', '.join('?' * len(kept))})", *kept)
-        rt.store.run("UPDATE partners SET chaos = '{}'")  # webhook chaos is test state, not partner config
+        rt.store.clear_meta(keep=kept)
+        partners.clear_chaos(rt.store)
         partners.ensure_dev_partner(rt.store, rt.clock, url, secret)
         if rt.settings.admin_policy:
             policy.set_policy(rt, policy.parse(rt.settings.admin_policy))
@@ -80,34 +93,30 @@ def reseed(rt: Runtime, seed: int) -> int:
 
 def snapshot(rt: Runtime) -> MockState:
     """Counts and resources per partner, plus the clock, the seed, pending jobs and the journal's size."""
-    grouped = {name: _by_client(rt.store.all(sql)) for name, (sql, _) in _RESOURCES.items()}
-    grouped |= {name: _by_client(rt.store.all(sql)) for name, (sql, _) in _TALLIES.items()}
+    grouped = {name: _by_client(rows(rt)) for name, (rows, _) in _RESOURCES.items()}
+    grouped |= {name: _by_client(rows(rt)) for name, (rows, _) in _TALLIES.items()}
     client_ids = [p.client_id for p in partners.all_partners(rt.store)]
     for by_client in grouped.values():
         client_ids += [c for c in by_client if c not in client_ids]  # resources of a partner no longer registered
     return MockState(
-        clock=rt.clock.describe(), seed=rt.ids.seed, pendingJobs=_count(rt, "jobs"),
-        journaledRequests=_count(rt, "journal"),
+        clock=rt.clock.describe(), seed=rt.ids.seed, pendingJobs=scheduler.count(rt.store),
+        journaledRequests=journal.count(rt.store),
         partners={c: _partner_state(grouped, c) for c in client_ids},
     )
 
 
-# name -> (query, wire field -> column) of the resources listed per partner, oldest first
-_RESOURCES: dict[str, tuple[str, dict[str, str]]] = {
-    "spvRequests": ("SELECT client_id, slug, status FROM spv_requests ORDER BY seq",
-                    {"spvRequestSlug": "slug", "status": "status"}),
-    "spvs": ("SELECT client_id, vehicle_slug, spv_request_slug FROM spvs ORDER BY rowid",
-             {"vehicleSlug": "vehicle_slug", "spvRequestSlug": "spv_request_slug"}),
-    "investors": ("SELECT client_id, person_id, partner_investor_id FROM investors ORDER BY rowid",
-                  {"zestPersonId": "person_id", "partnerInvestorId": "partner_investor_id"}),
-    "subscriptions": ("SELECT client_id, slug, status, spv_slug, person_id FROM subscriptions ORDER BY seq",
-                      {"subscriptionSlug": "slug", "status": "status", "spvSlug": "spv_slug",
-                       "zestPersonId": "person_id"}),
+# name -> (rows from the table's owner, wire field -> column) of the resources listed per partner, oldest first
+_RESOURCES: dict[str, tuple[Callable[[Runtime], list[Row]], dict[str, str]]] = {
+    "spvRequests": (spv_requests.summary, {"spvRequestSlug": "slug", "status": "status"}),
+    "spvs": (spv_requests.spv_summary, {"vehicleSlug": "vehicle_slug", "spvRequestSlug": "spv_request_slug"}),
+    "investors": (investors.summary, {"zestPersonId": "person_id", "partnerInvestorId": "partner_investor_id"}),
+    "subscriptions": (subscriptions.summary, {"subscriptionSlug": "slug", "status": "status", "spvSlug": "spv_slug",
+                                              "zestPersonId": "person_id"}),
 }
-# name -> (query, (wire key, column)) of what is only counted per partner
-_TALLIES: dict[str, tuple[str, tuple[str, str]]] = {
-    "events": ("SELECT client_id, event_type FROM events", ("byType", "event_type")),
-    "deliveries": ("SELECT client_id, status FROM deliveries", ("byStatus", "status")),
+# name -> (rows from the outbox, (wire key, column)) of what is only counted per partner
+_TALLIES: dict[str, tuple[Callable[[Runtime], list[Row]], tuple[str, str]]] = {
+    "events": (lambda rt: outbox.event_types(rt.store), ("byType", "event_type")),
+    "deliveries": (lambda rt: outbox.delivery_statuses(rt.store), ("byStatus", "status")),
 }
 
 
@@ -133,8 +142,3 @@ def _resources(rows: list[Row], fields: dict[str, str]) -> Resources:
 
 def _tally(rows: list[Row], key: str, column: str) -> Tally:
     return Tally.model_validate({"count": len(rows), key: dict(Counter(r[column] for r in rows))})
-
-
-def _count(rt: Runtime, table: str) -> int:
-    row = rt.store.one(f"SELECT COUNT(*) AS n FROM {table}")
-    return int(row["n"]) if row else 0

@@ -1,12 +1,14 @@
 """Subscriptions (Bids): atomic bulk creation on an approved SPV, the admin's completion, exactly-once completion event.
 
 Statuses: pending -> form_uploaded -> funded -> completed; ``completed`` and ``cancelled`` are terminal. A person
-holds at most one open subscription per SPV (the upload paths address it by SPV and person).
+holds at most one open subscription per SPV (the upload paths address it by SPV and person). Owner of the
+``subscriptions`` table.
 """
 
 from __future__ import annotations
 
 from mock_server.clock import format_instant, parse_instant
+from mock_server.domain import investors, spv_requests
 from mock_server.domain.partners import Partner
 from mock_server.errors import Conflict, FieldError, NotFound, ValidationFailed
 from mock_server.models import (
@@ -20,14 +22,11 @@ from mock_server.store import Row, dumps, loads
 from mock_server.webhooks import events
 
 TERMINAL = ("completed", "cancelled")
-HOLDER_SELECT = (
-    "SELECT s.*, i.partner_investor_id FROM subscriptions s "
-    "LEFT JOIN investors i ON i.person_id = s.person_id AND i.client_id = s.client_id"
-)
+HOLDER_SELECT = "SELECT s.* FROM subscriptions s"
 
 
 def bulk_create(rt: Runtime, partner: Partner, spv_slug: str, body: SubscriptionBulkCreate) -> SubscriptionBulkResponse:
-    spv = rt.store.one("SELECT * FROM spvs WHERE vehicle_slug = ? AND client_id = ?", spv_slug, partner.client_id)
+    spv = spv_requests.find_spv(rt, spv_slug, partner.client_id)
     if spv is None:
         raise NotFound(f"SPV {spv_slug!r} does not exist or is not visible to this client")
     _check_rows(rt, partner, spv, body)
@@ -43,7 +42,7 @@ def holder_row(rt: Runtime, client_id: str, spv_slug: str, person_id: str) -> Ro
     )
     if row is None:
         raise NotFound(f"no subscription of person {person_id!r} on SPV {spv_slug!r} is visible to this client")
-    return row
+    return _holder(rt, row)
 
 
 def complete(rt: Runtime, subscription_slug: str, *, emit: bool = True) -> Row:
@@ -106,8 +105,7 @@ def _check_rows(rt: Runtime, partner: Partner, spv: Row, body: SubscriptionBulkC
         raise ValidationFailed(problems)
     people = [row.zestPersonId for row in body.subscriptions]
     for person_id in people:
-        if rt.store.one("SELECT 1 FROM investors WHERE person_id = ? AND client_id = ?",
-                        person_id, partner.client_id) is None:
+        if not investors.exists(rt, partner.client_id, person_id):
             raise NotFound(f"person {person_id!r} does not exist or is not visible to this client")
     if len(set(people)) < len(people):
         raise Conflict("the same zestPersonId appears twice: a person holds one open subscription per SPV")
@@ -118,7 +116,7 @@ def _check_rows(rt: Runtime, partner: Partner, spv: Row, body: SubscriptionBulkC
 
 
 def _insert(rt: Runtime, partner: Partner, spv_slug: str, row: SubscriptionCreateRow) -> SubscriptionResult:
-    slug = rt.ids.slug("sub_")
+    slug = rt.ids.fresh("sub_", lambda s: status_of(rt, s) is not None)
     rt.store.run(
         "INSERT INTO subscriptions (slug, client_id, spv_slug, person_id, status, lump_sum, share_class_slug, "
         "partner_subscription_id, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
@@ -136,4 +134,32 @@ def holder_by_slug(rt: Runtime, slug: str) -> Row:
     row = rt.store.one(f"{HOLDER_SELECT} WHERE s.slug = ?", slug)
     if row is None:
         raise NotFound(f"subscription {slug!r} does not exist")
-    return row
+    return _holder(rt, row)
+
+
+def record_form(rt: Runtime, slug: str, sha256: str) -> None:
+    """The signed form is on record (a pending Bid moves to ``form_uploaded``)."""
+    rt.store.run(
+        "UPDATE subscriptions SET form_sha256 = ?, form_uploaded_at = ?, "
+        "status = CASE status WHEN 'pending' THEN 'form_uploaded' ELSE status END WHERE slug = ?",
+        sha256, format_instant(rt.clock.now()), slug,
+    )
+
+
+def record_funding(rt: Runtime, slug: str, sha256: str, amount: str, currency: str, wire_reference: str) -> None:
+    """The funding receipt and wire metadata are on record: the Bid is ``funded``."""
+    rt.store.run(
+        "UPDATE subscriptions SET funding_sha256 = ?, funding_uploaded_at = ?, funding_amount = ?, "
+        "funding_currency = ?, wire_reference = ?, status = 'funded' WHERE slug = ?",
+        sha256, format_instant(rt.clock.now()), amount, currency, wire_reference, slug,
+    )
+
+
+def summary(rt: Runtime) -> list[Row]:
+    """(client_id, slug, status, spv_slug, person_id) of every Bid, oldest first, for the state summary."""
+    return rt.store.all("SELECT client_id, slug, status, spv_slug, person_id FROM subscriptions ORDER BY seq")
+
+
+def _holder(rt: Runtime, row: Row) -> Row:
+    """The row with its person's partnerInvestorId (None when the person has none)."""
+    return {**row, "partner_investor_id": investors.partner_investor_id(rt, row["client_id"], row["person_id"])}

@@ -18,7 +18,6 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
-from mock_server.clock import format_instant
 from mock_server.domain import policy, subscriptions
 from mock_server.domain.partners import Partner
 from mock_server.errors import Conflict, FieldError, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
@@ -86,11 +85,7 @@ def store_form(rt: Runtime, partner: Partner, spv_slug: str, person_id: str, upl
     row = _open_row(rt, partner.client_id, spv_slug, person_id)
     if row["form_sha256"] != upload.sha256:
         _put_file(rt, upload, content_type)
-        rt.store.run(
-            "UPDATE subscriptions SET form_sha256 = ?, form_uploaded_at = ?, "
-            "status = CASE status WHEN 'pending' THEN 'form_uploaded' ELSE status END WHERE slug = ?",
-            upload.sha256, format_instant(rt.clock.now()), row["slug"],
-        )
+        subscriptions.record_form(rt, row["slug"], upload.sha256)
         row = subscriptions.holder_row(rt, partner.client_id, spv_slug, person_id)
         url = signed_url(rt, upload.sha256)
         events.emit(rt.store, rt.ids, partner.client_id, "signed_subscription_form.uploaded",
@@ -119,11 +114,7 @@ def store_funding(
         upload.sha256, amount, currency, wire_reference)
     if not unchanged:
         _put_file(rt, upload, content_type)
-        rt.store.run(
-            "UPDATE subscriptions SET funding_sha256 = ?, funding_uploaded_at = ?, funding_amount = ?, "
-            "funding_currency = ?, wire_reference = ?, status = 'funded' WHERE slug = ?",
-            upload.sha256, format_instant(rt.clock.now()), amount, currency, wire_reference, row["slug"],
-        )
+        subscriptions.record_funding(rt, row["slug"], upload.sha256, amount, currency, wire_reference)
         row = subscriptions.holder_row(rt, partner.client_id, spv_slug, person_id)
         url = signed_url(rt, upload.sha256)
         events.emit(rt.store, rt.ids, partner.client_id, "funding_receipt.uploaded",

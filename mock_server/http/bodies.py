@@ -7,7 +7,6 @@ entry per failing field for schema), never a framework 422 and never a 500.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -65,14 +64,6 @@ def int_query(raw: str | None, name: str, default: int, low: int, high: int) -> 
         raise InvalidRequest(f"{name} must be an integer from {low} to {high}",
                              field_errors=[FieldError(name, "format", f"{name} must be {low}..{high}", raw[:50])])
     return int(raw)
-
-
-def equality_filters(query: Mapping[str, str], columns: dict[str, str]) -> tuple[str, list[str]]:
-    """``WHERE col = ? AND ...`` for the query parameters present (``columns``: parameter name -> column)."""
-    pairs = [(column, query[name]) for name, column in columns.items() if query.get(name)]
-    if not pairs:
-        return "", []
-    return "WHERE " + " AND ".join(f"{column} = ?" for column, _ in pairs), [value for _, value in pairs]
 
 
 def _refuse_constant(name: str) -> Any:

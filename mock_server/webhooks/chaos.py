@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mock_server.domain import partners
 from mock_server.store import Store
 
 TamperKind = Literal["bad_signature", "stale_timestamp"]
@@ -28,8 +29,7 @@ class WebhookChaos(BaseModel):
 
 
 def load_chaos(store: Store, client_id: str) -> WebhookChaos:
-    row = store.one("SELECT chaos FROM partners WHERE client_id = ?", client_id)
-    return parse_chaos(row["chaos"] if row else None)
+    return parse_chaos(partners.chaos(store, client_id))
 
 
 @functools.lru_cache(maxsize=256)
@@ -39,5 +39,5 @@ def parse_chaos(raw: str | None) -> WebhookChaos:
 
 
 def store_chaos(store: Store, client_id: str, chaos: WebhookChaos) -> WebhookChaos:
-    store.run("UPDATE partners SET chaos = ? WHERE client_id = ?", chaos.model_dump_json(), client_id)
+    partners.set_chaos(store, client_id, chaos.model_dump_json())
     return chaos

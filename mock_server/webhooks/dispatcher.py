@@ -3,8 +3,14 @@ with the partner's webhook chaos applied (see ``webhooks.chaos``).
 
 Attempts go out at +0, +30 s, +5 min, +30 min, +2 h, +12 h of simulated time after the event (14 h 35 min 30 s in
 all); success is a 2xx within the attempt deadline (10 s of wall time for the whole exchange, so a receiver that
-trickles bytes is cut off); redirects, other statuses, refused connections and timeouts are failures. Each
-partner has its own concurrency budget, so a hanging receiver slows nobody else.
+trickles bytes is cut off); redirects, other statuses, refused connections and timeouts are failures.
+
+Each job runs in its partner's scheduler lane, so a hanging receiver holds only its own partner's slots. An attempt
+is stamped with its job's due time, and what it did (the attempt row, the delivery's new status, the next attempt's
+job, a tamper copy) is recorded in one transaction that also removes the job: a crash before it
+leaves the job to run again with nothing recorded, a crash after it leaves nothing to repeat. A chaos duplicate
+is queued just before the original's first attempt, once per event. Deliveries left
+pending without a job (a job that raised) are rescheduled on start and after any job fails.
 """
 
 from __future__ import annotations
@@ -15,30 +21,21 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from mock_server.clock import Clock, format_instant
+from mock_server.clock import Clock, format_instant, parse_instant
+from mock_server.domain import partners
+from mock_server.domain.partners import Partner
 from mock_server.ids import IdGenerator
-from mock_server.scheduler import Job, schedule
+from mock_server.scheduler import Job, Scheduler, exists, finish, keys, schedule
 from mock_server.settings import Settings
-from mock_server.store import Row, Store, dumps
-from mock_server.webhooks import signing
-from mock_server.webhooks.chaos import parse_chaos
-from mock_server.webhooks.events import queue_delivery
+from mock_server.store import Row, Store
+from mock_server.webhooks import outbox, signing
+from mock_server.webhooks.chaos import WebhookChaos, parse_chaos
+from mock_server.webhooks.events import queue_delivery, schedule_attempt
 from mock_server.webhooks.transport import DeliveryError, WebhookTransport
 
 RETRY_DELAYS_SECONDS = (30, 300, 1800, 7200, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
-PER_PARTNER_CONCURRENCY = 64
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where one event goes: the partner's endpoint and secret, the event row and the delivery row."""
-
-    client_id: str
-    url: str
-    secret: str
-    event: Row
-    delivery: Row
+FAILED_JOB_RETRY_SECONDS = RETRY_DELAYS_SECONDS[0]  # a job that raised runs again this much later, not in a loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,18 +49,26 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-_DELIVERY = (
-    "SELECT d.*, e.body, e.event_type, p.webhook_url, p.webhook_secret, p.chaos FROM deliveries d "
-    "JOIN events e ON e.event_id = d.event_id LEFT JOIN partners p ON p.client_id = d.client_id "
-    "WHERE d.delivery_id = ?"
-)
+@dataclass(frozen=True, slots=True)
+class _Send:
+    """One delivery about to be attempted: its row (with the event), its partner and chaos, and its job."""
+
+    job: Job
+    delivery: Row
+    partner: Partner
+    url: str
+    chaos: WebhookChaos
+
+    @property
+    def first(self) -> bool:
+        return self.delivery["attempts"] == 0 and self.delivery["kind"] == "original"
 
 
 class Dispatcher:
-    def __init__(self, store: Store, clock: Clock, ids: IdGenerator, settings: Settings) -> None:
-        self.store, self.clock, self.ids, self.settings = store, clock, ids, settings
+    def __init__(self, store: Store, clock: Clock, ids: IdGenerator, settings: Settings,
+                 scheduler: Scheduler) -> None:
+        self.store, self.clock, self.ids, self.settings, self.scheduler = store, clock, ids, settings, scheduler
         self.transport = WebhookTransport()
-        self._budgets: dict[str, asyncio.Semaphore] = {}
 
     async def close(self) -> None:
         """Close kept-alive connections (the dispatcher stays usable: new ones open on demand)."""
@@ -71,94 +76,132 @@ class Dispatcher:
 
     async def deliver(self, job: Job) -> dict[str, Any]:
         """Run one attempt of a delivery and schedule the next one, or park, hold, finish or kill the delivery."""
-        delivery = self.store.one(_DELIVERY, job.payload["deliveryId"])  # with its event and its partner's endpoint
+        delivery = outbox.delivery(self.store, job.payload["deliveryId"])
         if delivery is None or delivery["status"] != "pending":
             return {"outcome": "skipped"}
-        url = delivery["webhook_url"]
-        if not url:
-            self.store.run("UPDATE deliveries SET status = 'awaiting_endpoint' WHERE delivery_id = ?",
-                           delivery["delivery_id"])
-            return {"outcome": "awaiting_endpoint"}
-        chaos = parse_chaos(delivery["chaos"])
-        first = delivery["attempts"] == 0 and delivery["kind"] == "original"
-        if first and chaos.reorderWindowSeconds and not job.payload.get("released"):
-            return self._hold(delivery, chaos.reorderWindowSeconds)
-        target = Target(delivery["client_id"], url, delivery["webhook_secret"], delivery, delivery)
-        if first and chaos.duplicate:
+        send = self._prepare(job, delivery)
+        if send is None:
             with self.store.tx():
-                queue_delivery(self.store, self.ids, delivery["event_id"], delivery["client_id"],
-                               format_instant(self.clock.now()), kind="duplicate")
-        if first and chaos.tamperShare and self.ids.fault_draw() < chaos.tamperShare:
-            await self._tamper(target, self.ids.shuffle(list(chaos.tamperKinds))[0])
-        at = self.clock.now()
-        if delivery["attempts"] < chaos.failAttempts:
-            return self._record(delivery, url, at, Outcome(None, "injected_failure", 0.0),
-                                "fail_attempts")
-        fault = {"duplicate": "duplicate"}.get(delivery["kind"]) or ("reorder" if job.payload.get("released") else None)
-        return self._record(delivery, url, at, await self._attempt(target), fault)
+                outbox.set_status(self.store, delivery["delivery_id"], "awaiting_endpoint")
+                finish(self.store, job)
+            return {"outcome": "awaiting_endpoint"}
+        if send.first and send.chaos.reorderWindowSeconds and not job.payload.get("released"):
+            return self._hold(send, send.chaos.reorderWindowSeconds)
+        return await self._send(send, finish_job=True)
 
     async def release_held(self, job: Job) -> dict[str, Any]:
         """End of a reorder window: deliver the held first attempts one by one, in a seeded shuffled order."""
-        held = self.store.all("SELECT delivery_id FROM deliveries WHERE client_id = ? AND status = 'held' "
-                              "ORDER BY created_at, delivery_id", job.payload["clientId"])
+        held = outbox.with_status(self.store, "held", job.key)
         order = self.ids.shuffle([row["delivery_id"] for row in held])
         for delivery_id in order:
-            self.store.run("UPDATE deliveries SET status = 'pending' WHERE delivery_id = ?", delivery_id)
-            await self.deliver(Job(job.id, job.due_at, "deliver", {"deliveryId": delivery_id, "released": True}))
+            delivery = outbox.delivery(self.store, delivery_id)
+            send = self._prepare(job, delivery) if delivery is not None else None
+            if send is None or not self.scheduler.current(job):
+                continue
+            await self._send(send, finish_job=False, released=True)
         return {"released": order}
 
     def resume_parked(self, client_id: str) -> int:
         """Deliveries kept while a partner had no endpoint: due now that it has one."""
-        parked = self.store.all("SELECT delivery_id FROM deliveries WHERE client_id = ? AND status = "
-                                "'awaiting_endpoint'", client_id)
+        parked = outbox.with_status(self.store, "awaiting_endpoint", client_id)
         now = format_instant(self.clock.now())
         with self.store.tx():
             for row in parked:
-                self.store.run("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE delivery_id = ?",
-                               now, row["delivery_id"])
-                schedule(self.store, "deliver", now, {"deliveryId": row["delivery_id"]})
+                outbox.set_status(self.store, row["delivery_id"], "pending", now)
+                schedule_attempt(self.store, client_id, row["delivery_id"], now)
         return len(parked)
 
-    def _hold(self, delivery: Row, window: float) -> dict[str, Any]:
-        release = format_instant(self.clock.now() + timedelta(seconds=window))
+    def reschedule_orphans(self, failed: Job | None = None) -> int:
+        """Give every pending delivery without a job its job back (at its next attempt time), and every held one
+        its release; the delivery of a job that just raised waits ``FAILED_JOB_RETRY_SECONDS`` first."""
+        now = self.clock.now()
+        scheduled, releases = keys(self.store, "deliver"), keys(self.store, "release_held")
+        orphans = [r for r in outbox.with_status(self.store, "pending") if r["delivery_id"] not in scheduled]
+        held = {r["client_id"] for r in outbox.with_status(self.store, "held")} - releases
         with self.store.tx():
-            self.store.run("UPDATE deliveries SET status = 'held' WHERE delivery_id = ?", delivery["delivery_id"])
-            pending = self.store.one("SELECT 1 FROM jobs WHERE kind = 'release_held' AND payload = ?",
-                                     dumps({"clientId": delivery["client_id"]}))
-            if pending is None:
-                schedule(self.store, "release_held", release, {"clientId": delivery["client_id"]})
+            for row in orphans:
+                due = row["next_attempt_at"] or format_instant(now)
+                if failed is not None and failed.key == row["delivery_id"]:
+                    due = format_instant(now + timedelta(seconds=FAILED_JOB_RETRY_SECONDS))
+                schedule_attempt(self.store, row["client_id"], row["delivery_id"], due)
+            for client_id in held:
+                schedule(self.store, "release_held", now, lane=client_id, key=client_id)
+        return len(orphans) + len(held)
+
+    def _prepare(self, job: Job, delivery: Row) -> _Send | None:
+        partner = partners.find(self.store, delivery["client_id"])
+        if partner is None or not partner.webhook_url:
+            return None
+        chaos = parse_chaos(partners.chaos(self.store, partner.client_id))
+        return _Send(job, delivery, partner, partner.webhook_url, chaos)
+
+    def _hold(self, send: _Send, window: float) -> dict[str, Any]:
+        client_id = send.partner.client_id
+        with self.store.tx():
+            outbox.set_status(self.store, send.delivery["delivery_id"], "held")
+            if not exists(self.store, "release_held", client_id):
+                release = send.job.due + timedelta(seconds=window)
+                schedule(self.store, "release_held", release, lane=client_id, key=client_id)
+            finish(self.store, send.job)
         return {"outcome": "held"}
 
-    async def _tamper(self, target: Target, kind: str) -> None:
+    async def _send(self, send: _Send, *, finish_job: bool, released: bool = False) -> dict[str, Any]:
+        """Attempt (with chaos), then record everything in one transaction, unless a reset came in between."""
+        delivery, chaos, at = send.delivery, send.chaos, send.job.due
+        if send.first and chaos.duplicate and not outbox.has_kind(self.store, delivery["event_id"], "duplicate"):
+            with self.store.tx():  # beside the original, not after it; once per event, even if this job reruns
+                queue_delivery(self.store, self.ids, delivery["event_id"], delivery["client_id"],
+                               format_instant(at), kind="duplicate")
+        tamper: tuple[str, Outcome] | None = None
+        if send.first and chaos.tamperShare and self.ids.fault_draw() < chaos.tamperShare:
+            kind = self.ids.shuffle(list(chaos.tamperKinds))[0]
+            tamper = kind, await self._tamper(send, kind)
+        if delivery["attempts"] < chaos.failAttempts:
+            outcome, fault = Outcome(None, "injected_failure", 0.0), "fail_attempts"
+        else:
+            outcome = await self._attempt(send, self._stamp(send))
+            fault = "duplicate" if delivery["kind"] == "duplicate" else ("reorder" if released else None)
+        if not self.scheduler.current(send.job):
+            return {"outcome": "discarded: the state was reset"}
+        with self.store.tx():
+            if tamper is not None:
+                self._record_tamper(send, *tamper)
+            summary = self._record(delivery, send.url, format_instant(at), outcome, fault)
+            if finish_job:
+                finish(self.store, send.job)
+        return summary
+
+    async def _tamper(self, send: _Send, kind: str) -> Outcome:
         """One forged copy beside the real delivery; the receiver's answer is recorded, never retried."""
-        now = self._stamp()
-        stamp, secret = (now - 600, target.secret) if kind == "stale_timestamp" else (now, target.secret + "-forged")
-        outcome = await self._attempt(target, stamp=stamp, secret=secret)
+        now = self._stamp(send)
+        secret = send.partner.webhook_secret
+        if kind == "stale_timestamp":
+            return await self._attempt(send, now - 600, secret)
+        return await self._attempt(send, now, secret + "-forged")
+
+    def _record_tamper(self, send: _Send, kind: str, outcome: Outcome) -> None:
         refused = outcome.status_code is not None and 400 <= outcome.status_code < 500
-        self.store.run(
-            "INSERT INTO attempts (delivery_id, event_id, client_id, attempt, at, url, status_code, error, "
-            "duration_ms, outcome, fault) VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-            target.delivery["delivery_id"], target.delivery["event_id"], target.client_id,
-            format_instant(self.clock.now()), target.url, outcome.status_code, outcome.error, outcome.duration_ms,
-            "tamper_rejected" if refused else "tamper_accepted", f"tamper:{kind}",
-        )
+        outbox.record_attempt(self.store, outbox.Attempt(
+            send.delivery["delivery_id"], send.delivery["event_id"], send.partner.client_id, 0,
+            format_instant(send.job.due), send.url, outcome.status_code, outcome.error, outcome.duration_ms,
+            "tamper_rejected" if refused else "tamper_accepted", None, f"tamper:{kind}",
+        ))
 
-    def _stamp(self) -> int:
-        return int(self.clock.now().timestamp() if self.settings.sign_with_simulated_time else time.time())
+    def _stamp(self, send: _Send) -> int:
+        """The signature's ``t``: wall time (what the partner's receiver checks), or the attempt's simulated time."""
+        return int(send.job.due.timestamp() if self.settings.sign_with_simulated_time else time.time())
 
-    async def _attempt(self, target: Target, *, stamp: int | None = None, secret: str | None = None) -> Outcome:
-        budget = self._budgets.setdefault(target.client_id, asyncio.Semaphore(PER_PARTNER_CONCURRENCY))
-        async with budget:
-            body = bytes(target.event["body"])
-            signed = signing.header_value(secret or target.secret, self._stamp() if stamp is None else stamp, body)
-            headers = {
-                "Content-Type": "application/json", signing.HEADER: signed,
-                "Zest-Event-Id": target.delivery["event_id"], "Zest-Event-Type": target.event["event_type"],
-                "User-Agent": "ZestWebhooks/1.0",
-            }
-            started = time.perf_counter()
-            status, error = await self._post(target.url, body, headers)
-            return Outcome(status, error, round((time.perf_counter() - started) * 1000, 3))
+    async def _attempt(self, send: _Send, stamp: int, secret: str | None = None) -> Outcome:
+        body = bytes(send.delivery["body"])
+        signed = signing.header_value(secret or send.partner.webhook_secret, stamp, body)
+        headers = {
+            "Content-Type": "application/json", signing.HEADER: signed,
+            "Zest-Event-Id": send.delivery["event_id"], "Zest-Event-Type": send.delivery["event_type"],
+            "User-Agent": "ZestWebhooks/1.0",
+        }
+        started = time.perf_counter()
+        status, error = await self._post(send.url, body, headers)
+        return Outcome(status, error, round((time.perf_counter() - started) * 1000, 3))
 
     async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
         try:
@@ -172,25 +215,22 @@ class Dispatcher:
             return None, f"transport_error:{type(exc).__name__}"
         return status, None if status < 300 else f"http_{status}"
 
-    def _record(self, delivery: Row, url: str, at: Any, outcome: Outcome, fault: str | None) -> dict[str, Any]:
+    def _record(self, delivery: Row, url: str, at: str, outcome: Outcome, fault: str | None) -> dict[str, Any]:
         attempt = delivery["attempts"] + 1
         if outcome.delivered:
             status, next_at = "delivered", None
         elif attempt >= MAX_ATTEMPTS:
             status, next_at = "dead", None
         else:
-            status, next_at = "pending", format_instant(at + timedelta(seconds=RETRY_DELAYS_SECONDS[attempt - 1]))
-        with self.store.tx():
-            self.store.run(
-                "INSERT INTO attempts (delivery_id, event_id, client_id, attempt, at, url, status_code, error, "
-                "duration_ms, outcome, next_attempt_at, fault) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                delivery["delivery_id"], delivery["event_id"], delivery["client_id"], attempt, format_instant(at),
-                url, outcome.status_code, outcome.error, outcome.duration_ms,
-                "delivered" if outcome.delivered else "failed", next_at, fault,
-            )
-            self.store.run("UPDATE deliveries SET status = ?, attempts = ?, next_attempt_at = ? WHERE delivery_id = ?",
-                           status, attempt, next_at, delivery["delivery_id"])
-            if next_at:
-                schedule(self.store, "deliver", next_at, {"deliveryId": delivery["delivery_id"]})
+            next_at = format_instant(parse_instant(at) + timedelta(seconds=RETRY_DELAYS_SECONDS[attempt - 1]))
+            status = "pending"
+        outbox.record_attempt(self.store, outbox.Attempt(
+            delivery["delivery_id"], delivery["event_id"], delivery["client_id"], attempt, at, url,
+            outcome.status_code, outcome.error, outcome.duration_ms, "delivered" if outcome.delivered else "failed",
+            next_at, fault,
+        ), status)
+        if next_at:
+            schedule_attempt(self.store, delivery["client_id"], delivery["delivery_id"], next_at)
         return {"deliveryId": delivery["delivery_id"], "eventId": delivery["event_id"], "attempt": attempt,
                 "outcome": status, "statusCode": outcome.status_code, "error": outcome.error}
+

@@ -10,9 +10,11 @@ from datetime import datetime
 from typing import Any
 
 from mock_server.clock import format_instant
+from mock_server.domain import partners
 from mock_server.ids import IdGenerator
 from mock_server.scheduler import schedule
 from mock_server.store import Row, Store, dumps, loads
+from mock_server.webhooks import outbox
 
 EVENT_TYPES = (
     "spv_request.created", "spv_request.completed", "spv_request.rejected", "spv_request.cancelled",
@@ -24,11 +26,10 @@ EVENT_TYPES = (
 def emit(store: Store, ids: IdGenerator, client_id: str, event_type: str, data: dict[str, Any], at: datetime) -> str:
     """Store one event and queue its delivery; returns the eventId."""
     assert event_type in EVENT_TYPES, event_type
-    event_id = ids.event_id()
+    event_id = ids.fresh_hex("wde_", 8, lambda e: outbox.event(store, e) is not None)
     occurred_at = format_instant(at)
     body = dumps({"eventId": event_id, "eventType": event_type, "occurredAt": occurred_at, "data": data}).encode()
-    store.run("INSERT INTO events (event_id, client_id, event_type, occurred_at, body) VALUES (?, ?, ?, ?, ?)",
-              event_id, client_id, event_type, occurred_at, body)
+    outbox.add_event(store, event_id, client_id, event_type, occurred_at, body)
     queue_delivery(store, ids, event_id, client_id, occurred_at, kind="original")
     return event_id
 
@@ -36,16 +37,19 @@ def emit(store: Store, ids: IdGenerator, client_id: str, event_type: str, data: 
 def queue_delivery(store: Store, ids: IdGenerator, event_id: str, client_id: str, due: str, *, kind: str) -> str:
     """A delivery chain for an event, with its first attempt scheduled at ``due``; parked (no job) while the
     partner has no endpoint, until one is set."""
-    delivery_id = ids.delivery_id()
-    endpoint = store.one("SELECT webhook_url FROM partners WHERE client_id = ?", client_id)
-    status = "pending" if endpoint and endpoint["webhook_url"] else "awaiting_endpoint"
-    store.run(
-        "INSERT INTO deliveries (delivery_id, event_id, client_id, status, next_attempt_at, created_at, kind) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)", delivery_id, event_id, client_id, status, due, due, kind,
-    )
+    delivery_id = ids.delivery_id(lambda d: outbox.delivery(store, d) is not None)
+    partner = partners.find(store, client_id)
+    status = "pending" if partner and partner.webhook_url else "awaiting_endpoint"
+    outbox.add_delivery(store, delivery_id, event_id, client_id, status, due, kind)
     if status == "pending":
-        schedule(store, "deliver", due, {"deliveryId": delivery_id})
+        schedule_attempt(store, client_id, delivery_id, due)
     return delivery_id
+
+
+def schedule_attempt(store: Store, client_id: str, delivery_id: str, due: str, *, released: bool = False) -> None:
+    """The ``deliver`` job of a delivery's next attempt, in its partner's lane, keyed by the delivery id."""
+    payload = {"deliveryId": delivery_id, **({"released": True} if released else {})}
+    schedule(store, "deliver", due, payload, lane=client_id, key=delivery_id)
 
 
 def spv_request_data(row: Row) -> dict[str, Any]:
