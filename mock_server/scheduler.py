@@ -9,8 +9,9 @@ removes it with its effects (it never runs twice).
 
 Each lane runs its own jobs: one lane per partner for webhook work and one global lane for the admin's jobs. A lane
 sleeps until its next job is due on the simulated clock, a job is added to it, or the clock moves; nothing polls.
-Within a lane, jobs start in due order: the jobs of one due instant run concurrently (up to the lane's bound), and
-a later instant starts only once every job of an earlier one has finished or has run ``STALL_SECONDS`` of wall time
+Within a lane, jobs start in due order: the jobs of one due instant run concurrently (up to the lane's bound, and
+jobs added for an instant that is running join it), and a later instant starts only once every running job has
+finished or has run ``STALL_SECONDS`` of wall time
 (a hanging receiver then holds only its own lane's slots, never another partner's). Claims are a column, so no query
 grows with the number of running jobs.
 
@@ -239,9 +240,10 @@ class _Lane:
 
     def __init__(self, scheduler: Scheduler, name: str, bound: int) -> None:
         self.scheduler, self.name, self.bound = scheduler, name, bound
-        self.running: dict[int, tuple[asyncio.Task[None], float]] = {}
+        self.running: dict[int, tuple[asyncio.Task[None], float, str]] = {}  # task, started, due_at
         self._wakeup = asyncio.Event()
         self._quiet = asyncio.Event()
+        self._closed = False
         self._task = asyncio.get_running_loop().create_task(self._loop(), name=f"lane:{name or 'global'}")
 
     def wake(self) -> None:
@@ -252,16 +254,20 @@ class _Lane:
         return self._quiet.is_set()
 
     async def settled(self) -> None:
-        """Wait until nothing is running and nothing is due by the clock's now."""
+        """Wait until nothing is running and nothing is due by the clock's now (or the lane is closed)."""
+        if self._closed:
+            return
         self.wake()
         await self._quiet.wait()
 
     async def close(self) -> None:
-        tasks = [self._task, *(task for task, _ in self.running.values())]
+        self._closed = True
+        tasks = [self._task, *(task for task, _, _ in self.running.values())]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         self.running.clear()
+        self._quiet.set()  # an advance waiting on this lane goes on (with the lanes of the new epoch)
 
     async def _loop(self) -> None:
         while True:
@@ -285,13 +291,12 @@ class _Lane:
         now = format_instant(clock.now())
         free = self.bound - len(self.running)
         stalled_until = self._stalled_until()
-        if free > 0 and stalled_until is None:
-            due = self.scheduler._next_due(self.name, now)
-            if due is not None:
-                for job in self.scheduler._claim(self.name, due, free):
-                    task = asyncio.get_running_loop().create_task(self._run(job))
-                    self.running[job.id] = (task, time.monotonic())
-                return 0 if len(self.running) < self.bound else None
+        due = self.scheduler._next_due(self.name, now) if free > 0 else None
+        if due is not None and (stalled_until is None or due <= max(d for _, _, d in self.running.values())):
+            for job in self.scheduler._claim(self.name, due, free):
+                task = asyncio.get_running_loop().create_task(self._run(job))
+                self.running[job.id] = (task, time.monotonic(), job.due_at)
+            return 0 if len(self.running) < self.bound else None
         if self.running:
             return None if stalled_until is None else max(stalled_until - time.monotonic(), 0.001)
         self._quiet.set()
@@ -302,7 +307,7 @@ class _Lane:
         """While a running job has run less than ``STALL_SECONDS``, when the last of them stalls."""
         if not self.running:
             return None
-        deadline = max(started for _, started in self.running.values()) + STALL_SECONDS
+        deadline = max(started for _, started, _ in self.running.values()) + STALL_SECONDS
         return deadline if deadline > time.monotonic() else None
 
     async def _run(self, job: Job) -> None:

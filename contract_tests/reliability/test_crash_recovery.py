@@ -352,3 +352,46 @@ def test_simulated_time_does_not_run_backwards_across_a_crash(mock: Mock, receiv
         advance(control, 3600)
         chain = [(a["clientId"], a["attempt"], a["outcome"]) for a in items(control, "/_mock/webhooks/deliveries")]
     assert ("dev-partner", 2, "delivered") in chain and ("partner-b", 2, "failed") in chain
+
+
+CHAIN_OFFSETS = [0, 30, 330, 2130, 9330, 52530]  # +0, +30 s, +5 min, +30 min, +2 h, +12 h
+
+
+def test_kill_9_around_every_attempt_of_a_chain_never_repeats_or_loses_one(mock: Mock, receiver: Receiver) -> None:
+    """The receiver answers 500 to every attempt and, on every other answer, kills the mock right after its answer
+    went out: the kill lands between the answer and its commit, or just after the commit. Either way, once the
+    chain has run out, the attempts on record are 1..6, each once, on the production schedule."""
+    receiver.status = 500
+    answers: list[int] = []
+
+    def kill_every_other_answer() -> None:
+        answers.append(1)
+        if len(answers) % 2 and mock.proc is not None:
+            mock.proc.send_signal(signal.SIGKILL)
+
+    receiver.after_answer = kill_every_other_answer
+    mock.start()
+    with http(mock) as control:
+        assert control.post("/v1/spv-requests", json=SPV_BODY,
+                            headers={**token(control), "Idempotency-Key": "chain-1"}).status_code == 201
+    for _ in range(40):  # bounded: six attempts, each killed at most once
+        assert mock.proc is not None
+        if mock.proc.poll() is not None:  # killed by the receiver: restart on the same state file
+            mock.start()
+        with http(mock) as control:
+            try:
+                recorded = items(control, "/_mock/webhooks/deliveries")
+                if recorded and recorded[-1]["nextAttemptAt"] is None:
+                    break
+                target = {"to": recorded[-1]["nextAttemptAt"]} if recorded else {"seconds": 0}
+                control.post("/_mock/clock/advance", json=target)
+            except httpx.TransportError:
+                mock.proc.wait(timeout=10)  # the receiver killed it mid-call
+    with http(mock) as control:
+        recorded = items(control, "/_mock/webhooks/deliveries")
+        dead = items(control, "/_mock/webhooks/dead-letter")
+    assert [a["attempt"] for a in recorded] == [1, 2, 3, 4, 5, 6], recorded
+    start = parse_instant(recorded[0]["at"])
+    assert [(parse_instant(a["at"]) - start).total_seconds() for a in recorded] == CHAIN_OFFSETS
+    assert len(dead) == 1 and dead[0]["attempts"] == 6
+    assert len(mock.boots) > 3, "the receiver's kills did not land"
