@@ -15,7 +15,7 @@ one owning module, and nobody else writes SQL for it:
 | idempotency | ``domain.idempotency`` |
 | events, deliveries, attempts (the outbox) | ``webhooks.outbox`` |
 | jobs | ``scheduler`` |
-| journal | ``domain.journal`` |
+| journal, journal_rows | ``domain.journal`` |
 | processed | ``domain.processed`` |
 | faults | ``domain.faults`` |
 | used_assertions | ``domain.auth`` |
@@ -92,6 +92,10 @@ CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, wall_at REAL, method TEXT NOT NULL, path TEXT NOT NULL,
     operation_id TEXT, client_id TEXT, idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL,
     duration_ms REAL NOT NULL, fault TEXT, resource TEXT);
+CREATE TABLE IF NOT EXISTS journal_rows (
+    seq INTEGER NOT NULL, idx INTEGER NOT NULL, partner_investor_id TEXT NOT NULL, row_hash TEXT NOT NULL,
+    status TEXT NOT NULL, person_id TEXT, error_code TEXT, retryable INTEGER, field TEXT, fault TEXT,
+    PRIMARY KEY (seq, idx));
 CREATE TABLE IF NOT EXISTS processed (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, event_id TEXT NOT NULL, wall_at REAL NOT NULL,
     at TEXT NOT NULL);

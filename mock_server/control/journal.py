@@ -3,7 +3,8 @@ the table's owner), and the route that lists them.
 
 Only paths under ``/v1/`` are recorded (not ``/_mock``, not system paths). A row is written after the response
 went out: simulated time at the start, method, path, operationId, clientId and body hash (which the route leaves in
-``scope["state"]``), Idempotency-Key, status (499 when the client went away first) and wall duration. Recording
+``scope["state"]``), Idempotency-Key, status (499 when the client went away first) and wall duration; for a bulk
+investor create also how each row was answered (the route leaves them in ``scope["state"]["rows"]``). Recording
 never breaks a request: its own failures are logged and swallowed.
 """
 
@@ -13,7 +14,7 @@ import logging
 import time
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -110,7 +111,7 @@ class _Entry:
                 self.state.get("client_id"), _header(self.scope, b"idempotency-key"), self.state.get("body_hash"),
                 status, round((time.perf_counter() - self.started) * 1000, 3), _text(self.state.get("fault")),
                 _text(self.state.get("resource")),
-            ))
+            ), self.state.get("rows") or ())
         except Exception:  # the journal must never break a request
             log.exception("could not journal %s %s", self.scope.get("method"), self.scope.get("path"))
 
@@ -134,6 +135,20 @@ def _text(value: Any) -> str | None:
     return dumps(value)
 
 
+class JournalRow(BaseModel):
+    """How one row of a bulk investor create was answered."""
+
+    index: int
+    partnerInvestorId: str
+    rowHash: str = Field(description="SHA-256 of the row as sent (key-sorted compact JSON)")
+    status: str = Field(description="created | already_exists | failed")
+    zestPersonId: str | None
+    errorCode: str | None
+    retryable: bool | None
+    field: str | None
+    fault: str | None = Field(description="The fault rule that failed this row (`fail_rows#<id>`), if one did")
+
+
 class JournalEntry(BaseModel):
     seq: int
     at: str
@@ -147,6 +162,8 @@ class JournalEntry(BaseModel):
     durationMs: float
     fault: str | None
     resource: str | None
+    rows: list[JournalRow] = Field(description="bulkCreateInvestors: how each row was answered (even when the "
+                                               "answer itself was lost); empty for other calls")
 
 
 class JournalPage(BaseModel):
@@ -157,7 +174,16 @@ async def list_requests(call: Call) -> Response:
     query = call.request.query_params
     limit = int_query(query.get("limit"), "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     rows = journal.latest(call.rt.store, limit, query.get("clientId"), query.get("operationId"))
-    return json_response({"items": [_wire(r) for r in rows]})
+    outcomes = journal.rows_of(call.rt.store, rows)
+    return json_response({"items": [{**_wire(r), "rows": [_wire_row(o) for o in outcomes.get(r["seq"], ())]}
+                                    for r in rows]})
+
+
+def _wire_row(r: Row) -> dict[str, Any]:
+    return {"index": r["idx"], "partnerInvestorId": r["partner_investor_id"], "rowHash": r["row_hash"],
+            "status": r["status"], "zestPersonId": r["person_id"], "errorCode": r["error_code"],
+            "retryable": None if r["retryable"] is None else bool(r["retryable"]), "field": r["field"],
+            "fault": r["fault"]}
 
 
 def _wire(r: Row) -> dict[str, Any]:
@@ -178,5 +204,6 @@ OPERATIONS = [
                             description="How many of the latest matching calls to return")),
               plane="control",
               description="Every call under /v1/: simulated time at its start, method, path, operationId, client, "
-                          "Idempotency-Key, body hash, status (499: the client went away first) and wall duration."),
+                          "Idempotency-Key, body hash, status (499: the client went away first), wall duration and, "
+                          "for bulkCreateInvestors, how each row was answered."),
 ]

@@ -2,7 +2,8 @@
 
 A rule matches on operationId, method, path pattern (``*`` wildcards) and client; it fires ``times`` times (or
 always) with an optional probability drawn from the seeded fault stream, so the same seed gives the same decisions.
-Rules are tried oldest first; the first that matches and fires wins.
+Rules are tried oldest first; the first that matches and fires wins. A ``fail_rows`` rule (bulkCreateInvestors only)
+fails chosen rows of the batch rather than the request: ``Fired.row_plan`` is what it hands the bulk create.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mock_server.clock import format_instant
+from mock_server.domain.row_faults import RowFault, RowFaultPlan
 from mock_server.errors import NotFound
 from mock_server.runtime import Runtime
 
-Action = Literal["error", "error_after_commit", "drop_after_commit", "latency", "timeout", "drop"]
+Action = Literal["error", "error_after_commit", "drop_after_commit", "latency", "timeout", "drop", "fail_rows"]
+ROW_FAULT_OPERATION = "bulkCreateInvestors"
 DEFAULT_CODES = {400: "invalid_request", 401: "invalid_token", 403: "forbidden", 404: "not_found", 409: "conflict",
                  413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited",
                  500: "internal_error", 502: "bad_gateway", 503: "service_unavailable", 504: "gateway_timeout"}
@@ -44,6 +47,9 @@ class FaultRule(BaseModel):
     latencyMs: int | None = Field(default=None, ge=0, le=120_000)
     latencyMaxMs: int | None = Field(default=None, ge=0, le=120_000)
     holdSeconds: float = Field(default=30.0, gt=0, le=600)
+    rows: list[RowFault] | None = Field(
+        default=None, min_length=1, max_length=20,
+        description="fail_rows only: the row faults, tried in order; the first that picks a row decides how it fails")
 
     @model_validator(mode="after")
     def _coherent(self) -> FaultRule:
@@ -53,6 +59,11 @@ class FaultRule(BaseModel):
             raise ValueError("latencyMaxMs must be >= latencyMs")
         if self.action == "error_after_commit" and self.status < 500:
             raise ValueError("error_after_commit answers a 5xx (the write happened, the answer was lost)")
+        if (self.action == "fail_rows") != (self.rows is not None):
+            raise ValueError("a fail_rows rule needs rows (which rows fail, and how), and only fail_rows takes rows")
+        if self.action == "fail_rows" and self.match.operationId != ROW_FAULT_OPERATION:
+            raise ValueError(f"fail_rows fails rows of a bulk investor create: match operationId "
+                             f"{ROW_FAULT_OPERATION!r}")
         return self
 
     def error_code(self) -> str:
@@ -68,6 +79,9 @@ class Fired:
     @property
     def label(self) -> str:
         return f"{self.rule.action}#{self.rule_id}"
+
+    def row_plan(self) -> RowFaultPlan:
+        return RowFaultPlan(self.label, tuple(self.rule.rows or ()))
 
 
 def add(rt: Runtime, rule: FaultRule) -> dict[str, object]:

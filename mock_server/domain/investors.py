@@ -2,16 +2,22 @@
 
 A bad row fails alone (``failed`` with a row error), a known partnerInvestorId answers ``already_exists`` with the
 original person id and leaves the record untouched, and only ``created`` rows emit ``investor.created``.
+A ``RowFaultPlan`` (from a fired ``fail_rows`` fault rule) fails the valid rows it picks: ``internal_error``
+(retryable), optionally after the person was written, or a field-level ``validation_error``. Each row's outcome
+(``RowOutcome``) carries what the journal keeps to follow a partnerInvestorId across attempts.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from mock_server.clock import format_instant
+from mock_server.domain.idempotency import body_hash
 from mock_server.domain.partners import Partner
+from mock_server.domain.row_faults import RowFault, RowFaultPlan
 from mock_server.errors import FieldError
 from mock_server.models import InvestorBulkResponse, InvestorCreateRow, InvestorRowError, InvestorRowResult
 from mock_server.runtime import Runtime
@@ -20,33 +26,92 @@ from mock_server.validation import field_errors
 from mock_server.webhooks import events
 
 
-def bulk_create(rt: Runtime, partner: Partner, rows: list[Any]) -> InvestorBulkResponse:
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """One row's answer, with the hash of the row as sent (to tell an unchanged resubmission) and the label of
+    the fault rule that failed it, if one did."""
+
+    index: int
+    row_hash: str
+    result: InvestorRowResult
+    fault: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BulkCreated:
+    outcomes: tuple[RowOutcome, ...]
+
+    @property
+    def response(self) -> InvestorBulkResponse:
+        return InvestorBulkResponse(results=[outcome.result for outcome in self.outcomes])
+
+
+def bulk_create(rt: Runtime, partner: Partner, rows: list[Any], row_faults: RowFaultPlan | None = None) -> BulkCreated:
     seen: set[str] = set()
-    results = [_one(rt, partner, index, row, seen) for index, row in enumerate(rows)]
-    return InvestorBulkResponse(results=results)
+    return BulkCreated(tuple(_one(rt, partner, index, row, seen, row_faults) for index, row in enumerate(rows)))
 
 
-def _one(rt: Runtime, partner: Partner, index: int, raw: Any, seen: set[str]) -> InvestorRowResult:
+def replayed(rows: list[Any], stored: bytes) -> tuple[RowOutcome, ...]:
+    """The outcomes of a replayed answer (an Idempotency-Key seen before): the stored rows, answered again."""
+    results = InvestorBulkResponse.model_validate_json(stored).results
+    return tuple(RowOutcome(index, body_hash(raw), result)
+                 for index, (raw, result) in enumerate(zip(rows, results, strict=True)))
+
+
+def _one(rt: Runtime, partner: Partner, index: int, raw: Any, seen: set[str],
+         row_faults: RowFaultPlan | None) -> RowOutcome:
     partner_id = raw.get("partnerInvestorId") if isinstance(raw, dict) else None
     label = partner_id if isinstance(partner_id, str) else ""
+    row_hash = body_hash(raw)
     try:
         row = InvestorCreateRow.model_validate(raw)
     except ValidationError as exc:
-        return _failed(label, "validation_error", field_errors(exc, f"investors[{index}]")[0])
+        return RowOutcome(index, row_hash, _failed(label, "validation_error",
+                                                   field_errors(exc, f"investors[{index}]")[0]))
     if row.partnerInvestorId in seen:
-        return _failed(label, "duplicate_in_batch", FieldError(
+        return RowOutcome(index, row_hash, _failed(label, "duplicate_in_batch", FieldError(
             f"investors[{index}].partnerInvestorId", "duplicate_in_batch",
-            f"partnerInvestorId {row.partnerInvestorId!r} appears earlier in this request"))
+            f"partnerInvestorId {row.partnerInvestorId!r} appears earlier in this request")))
     seen.add(row.partnerInvestorId)
-    existing = rt.store.one("SELECT person_id FROM investors WHERE client_id = ? AND partner_investor_id = ?",
-                            partner.client_id, row.partnerInvestorId)
+    fault = row_faults.fault_for(index, row.partnerInvestorId, rt.ids.fault_draw) if row_faults else None
+    if fault is not None and row_faults is not None:
+        return RowOutcome(index, row_hash, _injected(rt, partner, index, row, fault, row_faults.label),
+                          row_faults.label)
+    existing = _existing(rt, partner, row.partnerInvestorId)
     if existing:
-        return InvestorRowResult(partnerInvestorId=row.partnerInvestorId, status="already_exists",
-                                 zestPersonId=existing["person_id"])
-    return _insert(rt, partner, row)
+        return RowOutcome(index, row_hash, InvestorRowResult(
+            partnerInvestorId=row.partnerInvestorId, status="already_exists", zestPersonId=existing))
+    return RowOutcome(index, row_hash, _insert(rt, partner, row))
+
+
+def _existing(rt: Runtime, partner: Partner, partner_investor_id: str) -> str | None:
+    row = rt.store.one("SELECT person_id FROM investors WHERE client_id = ? AND partner_investor_id = ?",
+                       partner.client_id, partner_investor_id)
+    return str(row["person_id"]) if row else None
+
+
+def _injected(rt: Runtime, partner: Partner, index: int, row: InvestorCreateRow, fault: RowFault,
+              label: str) -> InvestorRowResult:
+    """A row failed by a fault rule. ``created`` means both of Zest's writes succeeded: with ``afterWrite`` the
+    first (the person) did and the second did not, so no investor.created; a retry then finds the person."""
+    message = fault.describe(label)
+    if fault.error == "validation_error":
+        return _failed(row.partnerInvestorId, "validation_error",
+                       FieldError(f"investors[{index}].{fault.field}", "validation_error", message))
+    if fault.afterWrite and _existing(rt, partner, row.partnerInvestorId) is None:
+        _write_person(rt, partner, row)
+    return InvestorRowResult(partnerInvestorId=row.partnerInvestorId, status="failed", error=InvestorRowError(
+        code="internal_error", message=message, retryable=True))
 
 
 def _insert(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> InvestorRowResult:
+    stored = _write_person(rt, partner, row)
+    events.emit(rt.store, rt.ids, partner.client_id, "investor.created", events.investor_data(stored), rt.clock.now())
+    return InvestorRowResult(partnerInvestorId=row.partnerInvestorId, status="created",
+                             zestPersonId=stored["person_id"])
+
+
+def _write_person(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> Row:
     person_id = rt.ids.fresh("psn_", lambda p: _person(rt, p) is not None)
     rt.store.run(
         "INSERT INTO investors (person_id, client_id, partner_investor_id, email, first_name, last_name, "
@@ -56,8 +121,7 @@ def _insert(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> InvestorRo
     )
     stored = _person(rt, person_id)
     assert stored is not None
-    events.emit(rt.store, rt.ids, partner.client_id, "investor.created", events.investor_data(stored), rt.clock.now())
-    return InvestorRowResult(partnerInvestorId=row.partnerInvestorId, status="created", zestPersonId=person_id)
+    return stored
 
 
 def exists(rt: Runtime, client_id: str, person_id: str) -> bool:

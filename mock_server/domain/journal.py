@@ -1,13 +1,16 @@
-"""The request journal's table (``journal``): this module alone reads and writes it.
+"""The request journal's tables (``journal``, ``journal_rows``): this module alone reads and writes them.
 
-One row per partner API call, written after the answer went out (``control.journal``'s middleware gathers it);
-the table keeps the latest ``KEEP`` rows.
+One row per partner API call, written after the answer went out (``control.journal``'s middleware gathers it),
+and for a bulk investor create one ``journal_rows`` row per investor row: how it was answered (status, person id,
+error, the fault that failed it) and the hash of the row as sent. The tables keep the latest ``KEEP`` calls.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from mock_server.domain.investors import RowOutcome
 from mock_server.store import Row, Store, equal_to
 
 KEEP = 10_000
@@ -30,17 +33,34 @@ class Call:
     resource: str | None
 
 
-def record(store: Store, call: Call) -> int:
-    """Add one call; every ``_PRUNE_EVERY`` calls, drop what is older than the latest ``KEEP``."""
+def record(store: Store, call: Call, rows: Sequence[RowOutcome] = ()) -> int:
+    """Add one call and its investor rows; every ``_PRUNE_EVERY`` calls, drop what is older than the latest
+    ``KEEP``."""
     seq = store.run(
         "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
         "status, duration_ms, fault, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         call.at, call.wall_at, call.method, call.path, call.operation_id, call.client_id, call.idempotency_key,
         call.body_hash, call.status, call.duration_ms, call.fault, call.resource,
     )
+    if rows:
+        with store.tx():  # up to 500 rows: one commit
+            for row in rows:
+                _record_row(store, seq, row)
     if seq % _PRUNE_EVERY == 0:
         store.run("DELETE FROM journal WHERE seq <= ?", seq - KEEP)
+        store.run("DELETE FROM journal_rows WHERE seq <= ?", seq - KEEP)
     return seq
+
+
+def _record_row(store: Store, seq: int, row: RowOutcome) -> None:
+    result, error = row.result, row.result.error
+    store.run(
+        "INSERT INTO journal_rows (seq, idx, partner_investor_id, row_hash, status, person_id, error_code, retryable, "
+        "field, fault) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        seq, row.index, result.partnerInvestorId, row.row_hash, result.status, result.zestPersonId,
+        error.code if error else None, None if error is None else int(error.retryable), error.field if error else None,
+        row.fault,
+    )
 
 
 def latest(store: Store, limit: int, client_id: str | None = None, operation_id: str | None = None) -> list[Row]:
@@ -48,6 +68,17 @@ def latest(store: Store, limit: int, client_id: str | None = None, operation_id:
     where, args = equal_to({"client_id": client_id, "operation_id": operation_id})
     rows = store.all(f"SELECT * FROM journal {where} ORDER BY seq DESC LIMIT ?", *args, limit)
     return list(reversed(rows))
+
+
+def rows_of(store: Store, calls: Sequence[Row]) -> dict[int, list[Row]]:
+    """The investor rows of ``calls`` (journal rows, oldest first), by call seq, each in batch order."""
+    if not calls:
+        return {}
+    found: dict[int, list[Row]] = {}
+    for row in store.all("SELECT * FROM journal_rows WHERE seq BETWEEN ? AND ? ORDER BY seq, idx",
+                         calls[0]["seq"], calls[-1]["seq"]):
+        found.setdefault(row["seq"], []).append(row)
+    return found
 
 
 def count(store: Store) -> int:

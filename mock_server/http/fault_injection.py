@@ -3,8 +3,10 @@
 Actions: ``error`` answers the envelope without running the handler; ``error_after_commit`` and
 ``drop_after_commit`` run the handler (the write and its events are committed) and then lose the answer: a 5xx,
 or a connection closed without any response; ``latency`` delays the request; ``timeout`` holds it past the
-client's timeout and then drops it without running the handler; ``drop`` closes it without running the handler.
-The fired rule is written to ``scope["state"]["fault"]`` for the journal.
+client's timeout and then drops it without running the handler; ``drop`` closes it without running the handler;
+``fail_rows`` runs the handler with the rule's ``RowFaultPlan`` in ``scope["state"]`` (read back with
+``row_fault_plan``), so the bulk investor create fails the rows it picks. The fired rule is written to
+``scope["state"]["fault"]`` for the journal.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.domain import auth, faults
+from mock_server.domain.row_faults import RowFaultPlan
 from mock_server.errors import ZestError, error_response
 from mock_server.http.operations import Operation
 from mock_server.runtime import Runtime
 
 # A header name no HTTP/1.1 server will write: the server fails before sending a byte and closes the connection.
 _UNSENDABLE = [(b"zest mock dropped this connection", b"1")]
+_ROW_PLAN = "row_fault_plan"
+
+
+def row_fault_plan(scope: Scope) -> RowFaultPlan | None:
+    """The row faults a fired ``fail_rows`` rule asks of this request, if one fired."""
+    plan = scope.get("state", {}).get(_ROW_PLAN)
+    return plan if isinstance(plan, RowFaultPlan) else None
 
 
 class DroppedConnection(Exception):
@@ -71,6 +81,9 @@ class FaultInjectionMiddleware:
         if fired.latency_ms:
             await asyncio.sleep(fired.latency_ms / 1000)
         if rule.action == "latency":
+            await self.app(scope, receive, send)
+        elif rule.action == "fail_rows":
+            scope["state"][_ROW_PLAN] = fired.row_plan()
             await self.app(scope, receive, send)
         elif rule.action == "error":
             await _answer_error(rt, fired, scope, receive, send)

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from mock_server.domain import auth, investors, subscriptions
 from mock_server.http.bodies import read_json
 from mock_server.http.common import errors, idempotency_key
+from mock_server.http.fault_injection import row_fault_plan
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
 from mock_server.http.writes import run_write
 from mock_server.models import (
@@ -23,11 +24,18 @@ async def bulk_investors(call: Call) -> Response:
     auth.require_provisioned(call.partner)
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
 
+    state = call.request.scope.setdefault("state", {})
+
     def effect() -> tuple[int, object]:
         rows = parse_model(InvestorBulkCreate, data).investors
-        return 200, dump(investors.bulk_create(call.rt, call.partner, rows))
+        created = investors.bulk_create(call.rt, call.partner, rows, row_fault_plan(call.request.scope))
+        state["rows"] = created.outcomes  # for the journal: how each row was answered
+        return 200, dump(created.response)
 
-    return run_write(call, data, effect, key_required=False)
+    response = run_write(call, data, effect, key_required=False)
+    if state.get("replayed"):
+        state["rows"] = investors.replayed(data["investors"], bytes(response.body))
+    return response
 
 
 async def bulk_subscriptions(call: Call) -> Response:
