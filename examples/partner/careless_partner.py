@@ -6,6 +6,8 @@ Its sins, each one caught by a scenario expectation:
   (``idempotent_retries``; ``no_duplicate_resources`` when the first attempt had committed);
 - retries 5xx, 429 and dropped connections at once, in a tight loop (``backoff``);
 - uploads the funding receipt before the signed form, and carries on after the 409 (``form_before_funding``);
+- when any investor row failed, sends the whole batch again at once, rows Zest refused for good included, unchanged
+  (``failed_rows_handled``);
 - a webhook receiver that never checks ``Zest-Signature`` (``tampered_rejected``) and processes every delivery,
   duplicates included (``events_processed_once``).
 
@@ -35,6 +37,11 @@ SIGNED_FORM = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 RECEIPT = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 ATTRIBUTES = {"underlyingCompanySlug": "co_acme", "currency": "USD",
               "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}]}
+ALICE = {"partnerInvestorId": "acme-inv-7341", "email": "alice@example.com", "firstName": "Alice",
+         "lastName": "Liddell", "dateOfBirth": "1985-04-12", "countryOfResidence": "AE"}
+BATCH = [ALICE, *({"partnerInvestorId": f"acme-inv-{7341 + n}", "email": f"investor{n}@example.com",
+                   "firstName": "Investor", "lastName": f"Number{n}", "dateOfBirth": f"19{70 + n}-0{n}-1{n}"}
+                  for n in range(1, 8))]
 
 
 class Careless:
@@ -135,6 +142,15 @@ def decided(e: dict[str, Any]) -> bool:
     return e.get("eventType") in ("spv_request.completed", "spv_request.rejected", "spv_request.cancelled")
 
 
+def onboard(partner: Careless, investors: list[dict[str, str]]) -> str:
+    """SIN: when any row failed, the whole batch goes again at once, unchanged, refused rows and all (three times)."""
+    for _ in range(3):
+        results = partner.call("POST", "/v1/investors", keyed=True, json={"investors": investors}).json()["results"]
+        if all(row["status"] != "failed" for row in results):
+            break
+    return str(results[0]["zestPersonId"])
+
+
 def flow(partner: Careless, scenario: str) -> None:
     body = {"templateId": "syndicate_secondary", "templateVersion": "1.0.0", "attributes": ATTRIBUTES}
     slug = partner.call("POST", "/v1/spv-requests", keyed=True, json=body).json()["spvRequestSlug"]
@@ -146,10 +162,7 @@ def flow(partner: Careless, scenario: str) -> None:
     slug = outcome["data"]["spvRequestSlug"]
     spv = partner.call("GET", f"/v1/spv-requests/{slug}").json()
     vehicle, share_class = spv["materialisedRefs"]["vehicleSlug"], spv["feesAndCarry"]["shareClasses"][0]["slug"]
-    investor = {"partnerInvestorId": "acme-inv-7341", "email": "alice@example.com", "firstName": "Alice",
-                "lastName": "Liddell", "dateOfBirth": "1985-04-12", "countryOfResidence": "AE"}
-    person = partner.call("POST", "/v1/investors", keyed=True, json={"investors": [investor]}).json()["results"][0][
-        "zestPersonId"]
+    person = onboard(partner, BATCH if "investor_rows" in scenario else [ALICE])
     subscription = {"zestPersonId": person, "shareClassSlug": share_class,
                     "lumpSum": {"currency": "USD", "value": "50000.00"}}
     partner.call("POST", f"/v1/spvs/{vehicle}/subscriptions", keyed=True, json={"subscriptions": [subscription]})

@@ -11,15 +11,19 @@ What it does right, and where:
 - ``Receiver``: a webhook endpoint that verifies ``Zest-Signature`` (HMAC-SHA256 over ``t + "." + raw body``,
   constant-time compare, 300 s window), answers 2xx at once and processes in the background, de-duplicating on
   ``eventId`` (deliveries are at-least-once and unordered).
-- ``full_flow``: SPV request -> wait for approval (webhook) -> investor -> subscription -> signed form -> funding
+- ``onboard``: investors are answered row by row (always 200): a ``created`` or ``already_exists`` row gives the
+  zestPersonId; a failed row with ``retryable: true`` is resubmitted, alone with the other failed ones, as a new
+  request (a new Idempotency-Key: the old one would replay the failed answer) after a backoff; a row refused for
+  good is set aside for correction and never sent again as it was; only investors with a zestPersonId subscribe.
+- ``full_flow``: SPV request -> wait for approval (webhook) -> investors -> subscriptions -> signed form -> funding
   receipt (strictly after the form succeeded) -> wait for ``subscription.completed``.
 
 Configuration is the environment only: ZEST_BASE_URL, ZEST_CLIENT_ID, ZEST_PRIVATE_KEY_FILE, ZEST_AUDIENCE (default:
 the base URL), ZEST_WEBHOOK_SECRET; against zest-mock also ZEST_MOCK_URL (registers the receiver, standing in for
 onboarding, and reports processed eventIds for the harness) and ZEST_SCENARIO, the path to walk (``flow_for``: a
 name with ``reject`` ends at the rejection, ``cancel`` cancels the pending request, ``upload_limits`` first offers
-files Zest refuses; anything else is the full flow). Needs only the standard library, httpx and PyJWT. Exit status
-0 when the flow went as it should.
+files Zest refuses, ``investor_rows`` onboards a batch of eight investors; anything else is the full flow). Needs
+only the standard library, httpx and PyJWT. Exit status 0 when the flow went as it should.
 """
 
 from __future__ import annotations
@@ -54,6 +58,15 @@ RECEIPT = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 UPLOAD_LIMIT = 10 * 1024 * 1024
 ATTRIBUTES = {"underlyingCompanySlug": "co_acme", "currency": "USD",
               "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}]}
+ALICE = {"partnerInvestorId": "acme-inv-7341", "email": "alice@example.com", "firstName": "Alice",
+         "lastName": "Liddell", "dateOfBirth": "1985-04-12", "countryOfResidence": "AE"}
+BATCH = [ALICE, *({"partnerInvestorId": f"acme-inv-{7341 + n}", "email": f"{first.lower()}@example.com",
+                   "firstName": first, "lastName": last, "dateOfBirth": f"19{70 + n}-0{n}-1{n}",
+                   "countryOfResidence": country}
+                  for n, (first, last, country) in enumerate(
+                      [("Bob", "Okafor", "NG"), ("Chen", "Wei", "SG"), ("Dana", "Haddad", "AE"),
+                       ("Emeka", "Eze", "GB"), ("Farah", "Khan", "PK"), ("Gita", "Rao", "IN"),
+                       ("Hugo", "Brandt", "DE")], start=1))]
 
 
 class FlowError(Exception):
@@ -313,24 +326,59 @@ def refused(response: httpx.Response, status: int) -> None:
     log.info("upload refused as expected: %s %s", body.get("code"), body.get("detail"))
 
 
-def full_flow(api: Api, receiver: Receiver, *, offer_bad_files: bool = False) -> None:
+def onboard(api: Api, investors: list[dict[str, str]]) -> dict[str, str]:
+    """Register ``investors``; returns partnerInvestorId -> zestPersonId for every one Zest registered.
+
+    Each row is answered on its own. A retryable failure is resubmitted (with the other ones, as a new request:
+    new key, new body) after a backoff; a row refused for good needs a person to correct it, so it is set aside.
+    """
+    people: dict[str, str] = {}
+    pending = list(investors)
+    for attempt in range(ATTEMPTS):
+        if attempt:
+            time.sleep(_backoff(attempt - 1))
+        results = expect(api.write("POST", "/v1/investors", {"investors": pending}), 200)["results"]
+        answered = {row["partnerInvestorId"]: row for row in results}
+        retry = []
+        for investor in pending:
+            row = answered[investor["partnerInvestorId"]]
+            error = row.get("error") or {}
+            if row["status"] in ("created", "already_exists"):
+                people[investor["partnerInvestorId"]] = row["zestPersonId"]
+            elif error.get("retryable"):
+                retry.append(investor)
+            else:
+                log.warning("investor %s set aside for correction: %s %s %s", investor["partnerInvestorId"],
+                            error.get("code"), error.get("field"), error.get("message"))
+        if not retry:
+            break
+        pending = retry
+    else:
+        still = ", ".join(investor["partnerInvestorId"] for investor in pending)
+        raise FlowError(f"investors still failing after {ATTEMPTS} attempts: {still}")
+    if not people:
+        raise FlowError("no investor could be registered")
+    return people
+
+
+def full_flow(api: Api, receiver: Receiver, *, investors: list[dict[str, str]] | None = None,
+              offer_bad_files: bool = False) -> None:
     """The whole flow; ``offer_bad_files`` first offers an 11 MiB scan and a text "receipt" to show the limits."""
+    investors = investors or [ALICE]
     slug = create_spv_request(api)
     outcome = spv_outcome(receiver, slug)
     if outcome["eventType"] != "spv_request.completed":
         raise FlowError(f"{slug} ended {outcome['eventType']}: {outcome['data'].get('rejectionReason', '')}")
     spv = expect(api.call("GET", f"/v1/spv-requests/{slug}"), 200)
     vehicle, share_class = spv["materialisedRefs"]["vehicleSlug"], spv["feesAndCarry"]["shareClasses"][0]["slug"]
-    investor = {"partnerInvestorId": "acme-inv-7341", "email": "alice@example.com", "firstName": "Alice",
-                "lastName": "Liddell", "dateOfBirth": "1985-04-12", "countryOfResidence": "AE"}
-    (row,) = expect(api.write("POST", "/v1/investors", {"investors": [investor]}), 200)["results"]
-    if row["status"] not in ("created", "already_exists"):
-        raise FlowError(f"investor not onboarded: {row}")
-    person = row["zestPersonId"]
-    subscription = {"zestPersonId": person, "shareClassSlug": share_class, "partnerSubscriptionId": "acme-sub-9921",
-                    "lumpSum": {"currency": "USD", "value": "50000.00"}}
-    (sub,) = expect(api.write("POST", f"/v1/spvs/{vehicle}/subscriptions", {"subscriptions": [subscription]}),
-                    201)["results"]
+    people = onboard(api, investors)
+    lump_sum = {"currency": "USD", "value": "50000.00"}
+    rows = [{"zestPersonId": people[pid], "shareClassSlug": share_class, "lumpSum": lump_sum,
+             "partnerSubscriptionId": pid.replace("-inv-", "-sub-")}
+            for pid in (investor["partnerInvestorId"] for investor in investors) if pid in people]
+    subscribed = expect(api.write("POST", f"/v1/spvs/{vehicle}/subscriptions", {"subscriptions": rows}),
+                        201)["results"]
+    person, sub = subscribed[0]["personId"], subscribed[0]  # the lead investor's subscription goes on to funding
     base = f"/v1/spvs/{vehicle}/subscription/{person}"
     funding = {"amount": "50000.00", "currency": "USD", "wireReference": "ACME-WIRE-20260507-9921"}
     if offer_bad_files:
@@ -370,6 +418,8 @@ def flow_for(scenario: str) -> Callable[[Api, Receiver], None]:
         return cancellation_flow
     if "upload_limits" in scenario:
         return lambda api, receiver: full_flow(api, receiver, offer_bad_files=True)
+    if "investor_rows" in scenario:
+        return lambda api, receiver: full_flow(api, receiver, investors=BATCH)
     return full_flow
 
 

@@ -224,10 +224,55 @@ def dead_letter_redelivered(ev: Evidence) -> Verdict:
     return Verdict(True, f"{len(ev.dead)} dead delivery(ies), each redelivered")
 
 
+def failed_rows_handled(ev: Evidence, minBackoffSeconds: float = 0.2) -> Verdict:
+    """Investor rows that failed were handled: a retryable one resubmitted (same partnerInvestorId, no sooner than
+    ``minBackoffSeconds`` after the attempt it retries) until ``created`` or ``already_exists``; a non-retryable one
+    never resubmitted unchanged; every partnerInvestorId sent ends mapped to exactly one zestPersonId, except one
+    set aside after a non-retryable failure; subscriptions created only for persons the partner was given."""
+    tries = _row_attempts(ev.requests)
+    failures = sum(1 for attempts in tries.values() for request, row in attempts
+                   if _success(request) and row.get("status") == "failed")
+    if not failures:  # nothing to judge is not a pass
+        return Verdict(False, "not exercised: no investor row failed in an answer the partner received "
+                              "(add a fail_rows fault rule on bulkCreateInvestors)")
+    persons: set[str] = set()
+    problems: list[str] = []
+    shown: tuple[list[str], list[str]] = ([], [])  # the attempts of each investor with a failed row: bad, fine
+    set_aside = 0
+    for partner_investor_id, attempts in tries.items():
+        found = _row_problems(attempts, minBackoffSeconds)
+        mapped = {str(row["zestPersonId"]) for request, row in attempts
+                  if _success(request) and row.get("status") in ("created", "already_exists") and row["zestPersonId"]}
+        persons |= mapped
+        last = next((row for request, row in reversed(attempts) if _success(request)), None)
+        if len(mapped) > 1:
+            found.append(f"mapped to {len(mapped)} zestPersonIds: {', '.join(sorted(mapped))}")
+        elif not mapped and last is not None and last.get("status") == "failed" and last.get("retryable") is False:
+            set_aside += 1
+        elif not mapped:
+            found.append("never mapped to a zestPersonId")
+        problems += [f"{partner_investor_id}: {problem}" for problem in found]
+        if found or any(row.get("status") == "failed" for _, row in attempts):
+            lines = [f"{partner_investor_id}: {len(attempts)} attempt(s)"]
+            lines += [f"  {_row_attempt(request, row, attempts[index - 1][0] if index else None, ev)}"
+                      for index, (request, row) in enumerate(attempts)]
+            shown[0 if found else 1].extend(lines)
+    subscribed = [e.get("data") or {} for e in ev.events if e.get("eventType") == "subscription.created"]
+    problems += [f"subscription {d.get('subscriptionSlug')} created for {d.get('personId')}, a person no investor "
+                 f"row answer gave the partner" for d in subscribed if d.get("personId") not in persons]
+    if problems:
+        return Verdict(False, f"{len(problems)} problem(s) handling {failures} failed investor row(s)",
+                       tuple(problems + shown[0] + shown[1]))
+    return Verdict(True, f"{failures} failed row(s) handled: {len(tries) - set_aside} investor(s) mapped, {set_aside} "
+                         f"set aside after a non-retryable error, {len(subscribed)} subscription(s), all for mapped "
+                         f"persons", tuple(shown[1]))
+
+
 Check = Callable[..., Verdict]
 CHECKS: dict[str, Check] = {check.__name__: check for check in (
     idempotent_retries, no_duplicate_resources, form_before_funding, backoff, webhooks_acknowledged,
     tampered_rejected, events_processed_once, flow_completed, dead_letter_redelivered,
+    failed_rows_handled,
 )}
 
 
@@ -252,6 +297,60 @@ def _retry_problem(failed: JSON, retry: JSON) -> str | None:
     if failed.get("bodyHash") and retry.get("bodyHash") and failed["bodyHash"] != retry["bodyHash"]:
         return "the retry changed the body"
     return None
+
+
+def _row_attempts(requests: list[JSON]) -> dict[str, list[tuple[JSON, JSON]]]:
+    """partnerInvestorId -> every (bulk create call, row outcome) for it, in the order they were answered."""
+    tries: dict[str, list[tuple[JSON, JSON]]] = {}
+    for request in requests:
+        for row in request.get("rows") or ():
+            if row.get("partnerInvestorId"):
+                tries.setdefault(str(row["partnerInvestorId"]), []).append((request, row))
+    return tries
+
+
+def _row_problems(attempts: list[tuple[JSON, JSON]], min_backoff: float) -> list[str]:
+    problems: list[str] = []
+    refused = False
+    for index, (request, row) in enumerate(attempts):
+        if not _success(request) or row.get("status") != "failed":
+            continue  # a lost answer told the partner nothing
+        later = attempts[index + 1:]
+        if row.get("retryable"):
+            if not later:
+                problems.append(f"the retryable failure of #{request.get('seq')} was never resubmitted")
+                continue
+            retry, _ = later[0]
+            if request.get("wallAt") is not None and retry.get("wallAt") is not None:
+                gap = float(retry["wallAt"]) - float(request["wallAt"])
+                if gap < min_backoff:
+                    problems.append(f"#{retry.get('seq')} resubmitted it {gap:.3f} s after #{request.get('seq')}, "
+                                    f"sooner than {min_backoff:g} s: no backoff")
+            if retry.get("idempotencyKey") and retry.get("idempotencyKey") == request.get("idempotencyKey"):
+                problems.append(f"#{retry.get('seq')} reused the Idempotency-Key of #{request.get('seq')}, so Zest "
+                                f"replayed the failed answer: resubmit failed rows as a new request")
+        elif row.get("errorCode") != "duplicate_in_batch" and not refused:
+            unchanged = [f"#{r.get('seq')}" for r, again in later if again.get("rowHash") == row.get("rowHash")]
+            refused = True  # the later refusals of the same row tell nothing new
+            if unchanged:
+                problems.append(f"refused for good in #{request.get('seq')} ({row.get('errorCode')} "
+                                f"{row.get('field') or ''}), then resubmitted unchanged in {', '.join(unchanged)}")
+    return problems
+
+
+def _row_attempt(request: JSON, row: JSON, previous: JSON | None, ev: Evidence) -> str:
+    line = f"#{request.get('seq')} {row.get('status')}"
+    if row.get("status") == "failed":
+        line += f" {row.get('errorCode')} {'retryable' if row.get('retryable') else 'not retryable'}"
+        line += f" field={row['field']}" if row.get("field") else ""
+    elif row.get("zestPersonId"):
+        line += f" {row['zestPersonId']}"
+    line += f" fault={row['fault']}" if row.get("fault") else ""
+    line += "" if _success(request) else f" (answer lost: {request.get('status')})"
+    if previous is not None and previous.get("wallAt") is not None and request.get("wallAt") is not None:
+        line += f" +{float(request['wallAt']) - float(previous['wallAt']):.3f}s"
+    key = str(request.get("idempotencyKey") or "-")
+    return f"{line} key={key[:8]}{'...' if len(key) > 8 else ''} at {_offset(request.get('at'), ev)}"
 
 
 def _failed(row: JSON) -> bool:

@@ -96,6 +96,11 @@ class FlowCompletedParams(_Closed):
     event: EventType = Field(default="subscription.completed", description="The event that marks the flow's end")
 
 
+class FailedRowsParams(_Closed):
+    minBackoffSeconds: float = Field(default=0.2, ge=0, le=3600, description="Wall seconds at least between an "
+                                     "investor row's retryable failure and its resubmission")
+
+
 # name -> parameter model; `harness.expectations` implements exactly these names.
 EXPECTATIONS: dict[str, type[BaseModel]] = {
     "idempotent_retries": NoParams,
@@ -107,6 +112,7 @@ EXPECTATIONS: dict[str, type[BaseModel]] = {
     "events_processed_once": NoParams,
     "flow_completed": FlowCompletedParams,
     "dead_letter_redelivered": NoParams,
+    "failed_rows_handled": FailedRowsParams,
 }
 EXPECTATION_SUMMARIES: dict[str, str] = {
     "idempotent_retries": "every write retried after a 5xx/429/timeout/drop reused its Idempotency-Key and body",
@@ -118,6 +124,9 @@ EXPECTATION_SUMMARIES: dict[str, str] = {
     "events_processed_once": "no eventId reported twice to POST /_mock/expectations/processed",
     "flow_completed": "an event of type `event` was stored for the dev partner",
     "dead_letter_redelivered": "every dead delivery was later delivered by a redelivery",
+    "failed_rows_handled": "failed investor rows: retryable ones resubmitted with backoff until created or "
+                           "already_exists, others never resubmitted unchanged; every partnerInvestorId mapped once; "
+                           "subscriptions only for mapped persons",
 }
 
 
