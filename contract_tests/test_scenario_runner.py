@@ -39,6 +39,7 @@ CARELESS_FAILS: dict[str, set[str]] = {
     "funding_before_form": {"form_before_funding", "backoff"},
     "happy_path": {"form_before_funding"},
     "idempotency_conflict": {"idempotent_retries", "no_duplicate_resources", "backoff"},
+    "investor_rows_partially_fail": {"failed_rows_handled", "form_before_funding"},
     "out_of_order_webhooks": set(),
     "post_timeout_after_commit": {"idempotent_retries", "no_duplicate_resources", "backoff", "form_before_funding"},
     "reconciler_completion": set(),
@@ -50,7 +51,7 @@ CARELESS_FAILS: dict[str, set[str]] = {
     "webhook_receiver_down": set(),
 }
 SINS = {"idempotent_retries", "no_duplicate_resources", "backoff", "form_before_funding", "tampered_rejected",
-        "events_processed_once"}
+        "events_processed_once", "failed_rows_handled"}
 REPLAYED = "api_flaky_5xx"  # random (seeded) faults on top of fixed ones: the strictest replay
 SLOW = ("api_flaky_5xx", "funding_before_form", "idempotency_conflict")  # Retry-After, backoff and latency waits
 
@@ -216,3 +217,41 @@ def test_checks_on_hand_made_evidence() -> None:
     assert _judge("dead_letter_redelivered", dead=dead, attempts=chain).passed
     assert _judge("dead_letter_redelivered", dead=dead, attempts=chain[:1]).failed
     assert "unknown expectation" in _judge("no_such_check").message
+
+
+def _bulk(seq: int, rows: list[dict[str, object]], *, key: str | None = None, wall: float = 0.0,
+          status: int = 200) -> dict[str, object]:
+    return {**_row(seq, status, key=key or f"k{seq}", body=f"h{seq}", wall=wall, path="/v1/investors"),
+            "operationId": "bulkCreateInvestors", "rows": rows}
+
+
+def _investor(pid: str, status: str, *, person: str | None = None, retryable: bool | None = None,
+              row_hash: str = "r1") -> dict[str, object]:
+    failed = status == "failed"
+    return {"index": 0, "partnerInvestorId": pid, "rowHash": row_hash, "status": status, "zestPersonId": person,
+            "errorCode": ("internal_error" if retryable else "validation_error") if failed else None,
+            "retryable": retryable if failed else None, "field": None if retryable or not failed else "email",
+            "fault": "fail_rows#1" if failed else None}
+
+
+def test_failed_rows_handled_on_hand_made_evidence() -> None:
+    nothing = _judge("failed_rows_handled", requests=[_bulk(1, [_investor("a", "created", person="psn_a")])])
+    assert nothing.failed and nothing.message.startswith("not exercised")  # never a vacuous pass
+    handled = [_bulk(1, [_investor("a", "failed", retryable=True), _investor("b", "failed", retryable=False)]),
+               _bulk(2, [_investor("a", "already_exists", person="psn_a")], wall=0.5)]
+    ok = _judge("failed_rows_handled", requests=handled,
+                events=[{"eventType": "subscription.created", "data": {"personId": "psn_a"}}])
+    assert ok.passed and "1 set aside" in ok.message and "a: 2 attempt(s)" in ok.evidence
+    replayed = [_bulk(1, [_investor("a", "failed", retryable=True)]),
+                _bulk(2, [_investor("a", "failed", retryable=True)], key="k1", wall=0.5)]
+    assert "replayed the failed answer" in _judge("failed_rows_handled", requests=replayed).evidence
+    lost = [_bulk(1, [_investor("a", "failed", retryable=True)]),
+            _bulk(2, [_investor("a", "created", person="psn_a")], wall=0.5, status=504)]
+    assert "a: never mapped" in _judge("failed_rows_handled", requests=lost).evidence  # the answer never arrived
+    stray = _judge("failed_rows_handled", requests=handled,
+                   events=[{"eventType": "subscription.created", "data": {"subscriptionSlug": "sub_x",
+                                                                          "personId": "psn_elsewhere"}}])
+    assert stray.failed and "sub_x created for psn_elsewhere" in stray.evidence
+    changed = [_bulk(1, [_investor("b", "failed", retryable=False)]),
+               _bulk(2, [_investor("b", "created", person="psn_b", row_hash="r2")], wall=0.5)]
+    assert _judge("failed_rows_handled", requests=changed).passed  # corrected, then resubmitted: fine

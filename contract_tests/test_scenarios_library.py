@@ -28,11 +28,11 @@ REQUIRED = {
     "happy_path", "spv_rejected", "spv_cancelled_while_pending", "slow_review", "api_flaky_5xx",
     "post_timeout_after_commit", "idempotency_conflict", "funding_before_form", "upload_limits",
     "webhook_receiver_down", "duplicate_webhooks", "out_of_order_webhooks", "reconciler_completion", "token_expiry",
-    "bad_signatures",
+    "bad_signatures", "investor_rows_partially_fail",
 }
 SPEC_EXPECTATIONS = {
     "idempotent_retries", "no_duplicate_resources", "form_before_funding", "backoff", "webhooks_acknowledged",
-    "tampered_rejected", "events_processed_once", "flow_completed", "dead_letter_redelivered",
+    "tampered_rejected", "events_processed_once", "flow_completed", "dead_letter_redelivered", "failed_rows_handled",
 }
 VALID = "name: {name}\ndescription: A scenario written for a test.\n"
 
@@ -53,7 +53,7 @@ def load(client: TestClient, name: str) -> dict[str, Any]:
 
 # ---- the shipped library ----------------------------------------------------------------------------------------
 
-def test_the_library_is_the_fifteen_required_scenarios_and_each_loads_clean() -> None:
+def test_the_library_is_the_required_scenarios_and_each_loads_clean() -> None:
     library = list_scenarios()
     assert {s.name for s in library} == REQUIRED
     for scenario in library:
@@ -85,6 +85,9 @@ def test_the_scenarios_set_up_what_they_promise() -> None:
     actions = {rule.action for rule in by_name["post_timeout_after_commit"].faults}
     assert "drop_after_commit" in actions
     assert max(s.at or 0 for s in by_name["token_expiry"].timeline) > 3600
+    row_faults = [rule for rule in by_name["investor_rows_partially_fail"].faults if rule.action == "fail_rows"]
+    errors = {(fault.error, fault.afterWrite) for rule in row_faults for fault in rule.rows or ()}
+    assert errors == {("internal_error", False), ("internal_error", True), ("validation_error", False)}
 
 
 @pytest.mark.parametrize(("text", "seconds"), [
