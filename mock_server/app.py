@@ -15,6 +15,7 @@ from starlette.responses import Response
 
 from mock_server import __version__
 from mock_server.control import admin, clock, faults, journal, scenarios, state, webhooks
+from mock_server.control.guard import ControlPlaneGuard
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
 from mock_server.domain import policy
@@ -62,8 +63,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     app = Starlette(
         routes=build_routes(operations),
-        # The journal is outermost so it records what injected faults did to each call.
-        middleware=[Middleware(JournalMiddleware), Middleware(FaultInjectionMiddleware, operations=operations)],
+        # The journal is outermost so it records what injected faults did to each call; the guard refuses /_mock
+        # requests a foreign web page could have sent.
+        middleware=[Middleware(JournalMiddleware), Middleware(ControlPlaneGuard),
+                    Middleware(FaultInjectionMiddleware, operations=operations)],
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )

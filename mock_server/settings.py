@@ -49,6 +49,12 @@ class Settings:
     admin_policy: str | None = None
     scenario: str | None = None
     upload_sniffing: bool = True  # check magic bytes as well as the declared type
+    reject_replayed_assertions: bool = False  # refuse an assertion whose jti was already exchanged
+    # Connection-level limits (mock_server/http/limits.py): 431 / 408 in the Zest envelope, then the connection closes.
+    max_request_head_bytes: int = 64 * 1024  # request line + headers
+    max_request_headers: int = 100
+    header_timeout_seconds: float = 10.0  # from the first byte of a request until its last header
+    body_idle_timeout_seconds: float = 10.0  # longest silence while a request body is still owed
 
     @property
     def base_url(self) -> str:
@@ -84,6 +90,10 @@ class Settings:
             raise ValueError("webhook lane concurrency must be >= 1")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be 1..65535, not {self.port}")
+        if min(self.max_request_head_bytes, self.max_request_headers) < 1:
+            raise ValueError("request head and header-count limits must be >= 1")
+        if min(self.header_timeout_seconds, self.body_idle_timeout_seconds) <= 0:
+            raise ValueError("header and body timeouts must be > 0")
 
 
 def _coerce(name: str, raw: str) -> Any:

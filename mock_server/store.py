@@ -96,6 +96,8 @@ CREATE TABLE IF NOT EXISTS journal_rows (
     seq INTEGER NOT NULL, idx INTEGER NOT NULL, partner_investor_id TEXT NOT NULL, row_hash TEXT NOT NULL,
     status TEXT NOT NULL, person_id TEXT, error_code TEXT, retryable INTEGER, field TEXT, fault TEXT,
     PRIMARY KEY (seq, idx));
+CREATE TABLE IF NOT EXISTS seen_assertions (
+    client_id TEXT NOT NULL, jti TEXT NOT NULL, exp REAL NOT NULL, PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS processed (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, event_id TEXT NOT NULL, wall_at REAL NOT NULL,
     at TEXT NOT NULL);

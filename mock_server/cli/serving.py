@@ -13,6 +13,7 @@ import uvicorn
 from mock_server import __version__
 from mock_server.app import create_app
 from mock_server.cli.common import DEFAULT_URL
+from mock_server.control.guard import is_loopback
 from mock_server.domain import policy
 from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
 from mock_server.harness.assertions import fetch_token
@@ -20,6 +21,7 @@ from mock_server.harness.scenarios import (
     ScenarioError,
     load_scenario,
 )
+from mock_server.http.limits import protocol_class
 from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
 
 
@@ -41,6 +43,8 @@ from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
               "each) or a JSON policy as accepted by PUT /_mock/admin/policy.")
 @click.option("--scenario", help="Load a scenario at start: a library name (see `zest-mock scenario list`) or a "
               "YAML file.")
+@click.option("--reject-replayed-assertions", is_flag=True, default=None,
+              help="Refuse an assertion whose jti was already exchanged while it is still valid (off by default).")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
     if isinstance(options.get("audience"), str):
@@ -56,11 +60,23 @@ def serve(**options: object) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    click.echo(f"zest-mock {__version__} on {settings.base_url} (clock {settings.clock_mode}, "
-               f"state {settings.state_path or 'in memory'}); docs at {settings.base_url}/docs", err=True)
+    bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
+    aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
+    click.echo(f"zest-mock {__version__} listening on {bound} (clock {settings.clock_mode}, "
+               f"state {settings.state_path or 'in memory'}); docs at {bound}/docs{aside}", err=True)
+    if not is_loopback(settings.host):
+        click.echo(exposure_warning(settings.host), err=True)
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
+    # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py).
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
-                log_level="warning", timeout_graceful_shutdown=5, loop="asyncio", http="httptools")
+                log_level="warning", timeout_graceful_shutdown=5, loop="asyncio", http=protocol_class(settings))
+
+
+def exposure_warning(host: str) -> str:
+    return (f"WARNING: --host {host} is not loopback: anyone who can reach this port can use the unauthenticated "
+            "/_mock control plane (by the address the connection arrives on, or --public-url): read every partner's "
+            "webhook secret, mint bearer tokens for any partner, approve requests, move the clock and reset the "
+            "state. Bind 127.0.0.1 unless this network is yours alone.")
 
 
 @click.command()

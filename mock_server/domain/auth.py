@@ -1,7 +1,8 @@
 """Authentication: the RFC 7523 JWT-bearer exchange and bearer-token checks, all against the simulated clock.
 
 Assertions must be EdDSA, signed by the partner's registered key, with ``aud`` exactly the configured audience,
-``sub == client_id``, and ``iat``/``exp`` inside a small leeway of simulated now. Access tokens are HS256 JWTs
+``sub == client_id``, and ``iat``/``exp`` (and ``nbf`` when present) inside a small leeway of simulated now; with
+``reject_replayed_assertions`` a ``jti`` may be exchanged once (``assertion_replay``). Access tokens are HS256 JWTs
 signed with a per-instance secret, so they survive a restart with a state file and expire on simulated time.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import jwt
 
 from mock_server.clock import Clock
-from mock_server.domain import partners
+from mock_server.domain import assertion_replay, partners
 from mock_server.domain.partners import Partner
 from mock_server.errors import Forbidden, InvalidRequest, InvalidToken
 from mock_server.settings import Settings
@@ -125,6 +126,7 @@ def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: 
     _check_times(claims, clock, settings)
     if partner.issuer and claims.get("iss") != partner.issuer:
         raise InvalidToken("assertion iss does not match the partner's registered issuer")
+    assertion_replay.check_and_remember(store, clock, settings, partner.client_id, claims)
     return partner
 
 
@@ -149,20 +151,22 @@ def _check_times(claims: dict[str, Any], clock: Clock, settings: Settings) -> No
     Simulated now serves partners whose tests share the mock's clock; wall now serves partners signing with their
     system clock, which is what real Zest compares against, even after the mock's clock was advanced by hours.
     """
-    iat, exp = claims["iat"], claims["exp"]
-    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (iat, exp)):
-        raise InvalidToken("assertion iat and exp must be Unix seconds")
+    iat, exp, nbf = claims["iat"], claims["exp"], claims.get("nbf", claims["iat"])
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v) for v in (iat, exp, nbf)):
+        raise InvalidToken("assertion iat, exp and nbf must be Unix seconds")
     if exp <= iat or exp - iat > settings.max_assertion_lifetime_seconds:
         raise InvalidToken(f"assertion lifetime must be 1..{settings.max_assertion_lifetime_seconds} s (exp - iat)")
-    problems = [_time_problem(iat, exp, now, settings.jwt_leeway_seconds)
+    problems = [_time_problem(iat, exp, nbf, now, settings.jwt_leeway_seconds)
                 for now in (clock.now().timestamp(), clock.wall_time())]
     if all(problems):
         raise InvalidToken(f"{problems[0]} (judged against both simulated and wall time)")
 
 
-def _time_problem(iat: float, exp: float, now: float, leeway: int) -> str | None:
+def _time_problem(iat: float, exp: float, nbf: float, now: float, leeway: int) -> str | None:
     if iat > now + leeway:
         return "assertion iat is in the future beyond the allowed clock drift"
+    if nbf > now + leeway:
+        return "assertion nbf is in the future beyond the allowed clock drift: it is not valid yet"
     if exp < now - leeway:
         return "assertion has expired"
     return None
