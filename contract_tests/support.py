@@ -18,6 +18,7 @@ from starlette.testclient import TestClient
 
 from mock_server.clock import parse_instant
 from mock_server.domain import auth
+from mock_server.http.limits import protocol_class
 from mock_server.runtime import Runtime
 from mock_server.settings import Settings
 
@@ -98,8 +99,10 @@ def at(text: str) -> datetime:
 
 
 @contextlib.contextmanager
-def live_server(make_app: Callable[[str], Starlette]) -> Iterator[tuple[str, Starlette]]:
-    """Serve ``make_app(base_url)`` with uvicorn in a thread on a pre-bound loopback port; yields (URL, app)."""
+def live_server(make_app: Callable[[str], Starlette], limits: bool = False) -> Iterator[tuple[str, Starlette]]:
+    """Serve ``make_app(base_url)`` with uvicorn in a thread on a pre-bound loopback port; yields (URL, app).
+
+    ``limits``: with the connection limits of ``zest-mock serve`` (httptools and ``mock_server/http/limits.py``)."""
     # proto=IPPROTO_TCP: only then does asyncio set TCP_NODELAY on accepted connections (else ~40 ms per request
     # on a kept-alive connection, waiting for a delayed ACK).
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -107,7 +110,9 @@ def live_server(make_app: Callable[[str], Starlette]) -> Iterator[tuple[str, Sta
     sock.bind(("127.0.0.1", 0))
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = make_app(url)
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2))
+    http = protocol_class(runtime(app).settings) if limits else "auto"
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2,
+                                           http=http))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

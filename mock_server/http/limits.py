@@ -15,8 +15,11 @@ and never holds the event loop for long:
 - a request httptools refuses to parse (both Content-Length and Transfer-Encoding, a repeated Content-Length, a bad
   or overflowing chunk size, a bad header character): 400.
 
-Each answer is the Zest envelope (code ``invalid_request``) with ``Connection: close``, and the connection is closed
-after it. They happen before any app sees a request, so their errorId comes from the OS, not the seeded id stream.
+Each answer is the Zest envelope (code ``invalid_request``) with ``Connection: close``. The connection is then
+closed in two steps (RFC 9112 section 9.6): the write side first, then the socket, once the client closes or after
+at most ``LINGER_SECONDS`` or ``LINGER_BYTES`` of reading and discarding whatever it was still sending; closing at once with unread bytes would send a
+reset that can destroy the answer before the client reads it. These answers happen before any app sees a request,
+so their errorId comes from the OS, not from the seeded id stream.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ from mock_server.settings import Settings
 log = logging.getLogger("zest_mock.limits")
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1\r\n") + len(b"\r\n")  # spaces, version and the blank line after the head
 _HEADER_OVERHEAD = len(b": \r\n")
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +89,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._header_count = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._lingering = False
+        self._discarded = 0
 
     # ---- the connection -----------------------------------------------------------------------------------------
 
@@ -96,6 +103,11 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:  # answered and half closed: what the client still sends is read and dropped
+            self._discarded += len(data)
+            if self._discarded > LINGER_BYTES:
+                self.transport.close()
+            return
         if self._in_head:
             self._head_bytes += len(data)
         elif self._timer is not None:  # a body is owed and bytes arrived: it is not idle
@@ -170,20 +182,25 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._refuse(408, f"no request body bytes for {self.limits.body_idle_timeout:g} s")
 
     def _refuse(self, status: int, detail: str) -> None:
-        """Answer ``status`` unless an earlier answer on this connection is still owed, then close."""
+        """Answer ``status`` unless this request was already answered (or an earlier one still is owed), then close."""
         self._disarm()
         log.info("refused %s:%s with %d: %s", *(self.client or ("?", "?")), status, detail)
         if self.transport.is_closing():
             return
-        cycle = self.cycle
+        cycle = self.cycle  # in a head: the previous request's, if any; in a body: this request's
         if cycle is not None and not cycle.response_complete:
             cycle.disconnected = True  # the app's receive() now reports http.disconnect, its send() writes nothing
             cycle.message_event.set()
-            if self._in_head or cycle.response_started:  # a pipelined earlier request, or an answer half sent
-                self.transport.close()
-                return
+        owed_elsewhere = cycle is not None and (not cycle.response_complete if self._in_head
+                                                 else cycle.response_started)
+        if owed_elsewhere:  # a pipelined earlier answer, or this request's answer already (half) sent
+            self.transport.close()
+            return
         self.transport.write(refusal(status, detail, self.server_state.default_headers))
-        self.transport.close()
+        self._lingering = True
+        self.flow.resume_reading()
+        self.transport.write_eof()  # FIN once the answer is flushed; the client's close then ends the connection
+        self._timer = self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def _arm(self, seconds: float, callback: Callable[[], None]) -> None:
         self._disarm()
