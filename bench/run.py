@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import hostile
 from procs import (
     BenchError,
     Mock,
@@ -40,7 +41,7 @@ from procs import (
     wrk_version,
 )
 
-GROUPS = ("cold", "http", "upload", "webhooks", "memory")
+GROUPS = ("cold", "http", "upload", "webhooks", "memory", "hostile")
 MB = 1_000_000
 KIB = 1024
 GB_BODY = 1_000_000_000  # the refused upload: 1 GB (10^9 bytes)
@@ -344,8 +345,13 @@ def memory(opts: Options) -> list[Figure]:
 
 # ---- the report -----------------------------------------------------------------------------------------------------
 
+def hostile_clients(opts: Options) -> list[Figure]:
+    return [Figure(**figure) for figure in hostile.measure(opts.log_dir)]
+
+
 RUNNERS: dict[str, Callable[[Options], list[Figure]]] = {
-    "cold": cold_start, "http": http_load, "upload": uploads, "webhooks": webhooks, "memory": memory}
+    "cold": cold_start, "http": http_load, "upload": uploads, "webhooks": webhooks, "memory": memory,
+    "hostile": hostile_clients}
 
 
 def machine() -> dict[str, Any]:

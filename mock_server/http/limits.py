@@ -16,10 +16,10 @@ and never holds the event loop for long:
   or overflowing chunk size, a bad header character): 400.
 
 Each answer is the Zest envelope (code ``invalid_request``) with ``Connection: close``. The connection is then
-closed in two steps (RFC 9112 section 9.6): the write side first, then the socket, once the client closes or after
-at most ``LINGER_SECONDS`` or ``LINGER_BYTES`` of reading and discarding whatever it was still sending; closing at once with unread bytes would send a
-reset that can destroy the answer before the client reads it. These answers happen before any app sees a request,
-so their errorId comes from the OS, not from the seeded id stream.
+closed in two steps (RFC 9112 section 9.6): the write side first; the socket once the client closes, or after
+``LINGER_SECONDS`` or ``LINGER_BYTES`` of reading and dropping what it still sends. Closing at once with unread
+bytes would send a reset, which can destroy the answer before the client reads it. These answers happen before any
+app sees a request, so their errorId comes from the OS, not from the seeded id stream.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ log = logging.getLogger("zest_mock.limits")
 _REQUEST_LINE_OVERHEAD = len(b"  HTTP/1.1\r\n") + len(b"\r\n")  # spaces, version and the blank line after the head
 _HEADER_OVERHEAD = len(b": \r\n")
 LINGER_SECONDS = 2.0
-LINGER_BYTES = 1024 * 1024
+LINGER_BYTES = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
