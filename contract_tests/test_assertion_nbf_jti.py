@@ -101,5 +101,5 @@ def test_seen_jtis_are_forgotten_once_their_assertions_expired(strict: Starlette
         assert exchange(client, assertion(strict, jti="first")).status_code == 201
         rt.clock.set_to(rt.clock.now() + timedelta(hours=1))  # and wall time is years later: expired on both
         assert exchange(client, assertion(strict, jti="second")).status_code == 201
-    rows = rt.store.all("SELECT jti FROM seen_assertions ORDER BY jti")
+    rows = rt.store.all("SELECT jti FROM used_assertions ORDER BY jti")
     assert rows == [{"jti": "second"}]

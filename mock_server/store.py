@@ -18,7 +18,7 @@ one owning module, and nobody else writes SQL for it:
 | journal, journal_rows | ``domain.journal`` |
 | processed | ``domain.processed`` |
 | faults | ``domain.faults`` |
-| used_assertions | ``domain.auth`` |
+| used_assertions (jtis already exchanged) | ``domain.assertion_replay`` (called by ``domain.auth``) |
 
 Reset (``wipe``) empties tables wholesale; that is the schema's business, not a query on anyone's rows.
 """
@@ -96,7 +96,7 @@ CREATE TABLE IF NOT EXISTS journal_rows (
     seq INTEGER NOT NULL, idx INTEGER NOT NULL, partner_investor_id TEXT NOT NULL, row_hash TEXT NOT NULL,
     status TEXT NOT NULL, person_id TEXT, error_code TEXT, retryable INTEGER, field TEXT, fault TEXT,
     PRIMARY KEY (seq, idx));
-CREATE TABLE IF NOT EXISTS seen_assertions (
+CREATE TABLE IF NOT EXISTS used_assertions (
     client_id TEXT NOT NULL, jti TEXT NOT NULL, exp REAL NOT NULL, PRIMARY KEY (client_id, jti));
 CREATE TABLE IF NOT EXISTS processed (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, client_id TEXT NOT NULL, event_id TEXT NOT NULL, wall_at REAL NOT NULL,

@@ -1,4 +1,4 @@
-"""Replayed assertions: the ``seen_assertions`` table (the jtis partners already exchanged) is owned here.
+"""Replayed assertions: the ``used_assertions`` table (the jtis partners already exchanged) is owned here.
 
 Off by default, as the reference decides; with ``reject_replayed_assertions`` (``serve --reject-replayed-assertions``)
 an assertion must carry a ``jti``, and one whose partner already exchanged the same ``jti`` is refused while that
@@ -29,8 +29,8 @@ def check_and_remember(store: Store, clock: Clock, settings: Settings, client_id
                            "refuses replayed assertions")
     horizon = min(clock.now().timestamp(), clock.wall_time()) - settings.jwt_leeway_seconds
     with store.tx():
-        store.run("DELETE FROM seen_assertions WHERE exp < ?", horizon)
-        if store.one("SELECT 1 FROM seen_assertions WHERE client_id = ? AND jti = ?", client_id, jti):
+        store.run("DELETE FROM used_assertions WHERE exp < ?", horizon)
+        if store.one("SELECT 1 FROM used_assertions WHERE client_id = ? AND jti = ?", client_id, jti):
             raise InvalidToken("assertion jti was already exchanged: sign a fresh assertion with a new jti")
-        store.run("INSERT INTO seen_assertions (client_id, jti, exp) VALUES (?, ?, ?)", client_id, jti,
+        store.run("INSERT INTO used_assertions (client_id, jti, exp) VALUES (?, ?, ?)", client_id, jti,
                   float(claims["exp"]))
