@@ -66,7 +66,7 @@ class _Refused(Exception):
         self.status, self.detail = status, detail
 
 
-def refusal(status: int, detail: str, default_headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
+def _answer(status: int, detail: str, default_headers: list[tuple[bytes, bytes]] | None = None) -> bytes:
     """A complete HTTP/1.1 answer in the Zest envelope that closes the connection."""
     body = json.dumps(envelope(InvalidRequest(detail, status=status), str(uuid.uuid4())),
                       separators=(",", ":")).encode()
@@ -121,11 +121,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        except httptools.HttpParserCallbackError as exc:
+        except httptools.HttpParserCallbackError as exc:  # a limit above, or uvicorn failing on the request line
             refused = exc.__context__
-            if not isinstance(refused, _Refused):
-                raise
-            self._refuse(refused.status, refused.detail)
+            if isinstance(refused, _Refused):
+                self._refuse(refused.status, refused.detail)
+            else:
+                log.info("request refused as unreadable: %r", refused)
+                self._refuse(400, "malformed HTTP request: its request line or headers could not be read")
             return
         except httptools.HttpParserError as exc:
             self._refuse(400, f"malformed HTTP request: {exc}")
@@ -196,7 +198,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if owed_elsewhere:  # a pipelined earlier answer, or this request's answer already (half) sent
             self.transport.close()
             return
-        self.transport.write(refusal(status, detail, self.server_state.default_headers))
+        self.transport.write(_answer(status, detail, self.server_state.default_headers))
         self._lingering = True
         self.flow.resume_reading()
         self.transport.write_eof()  # FIN once the answer is flushed; the client's close then ends the connection
