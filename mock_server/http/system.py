@@ -11,20 +11,23 @@ from mock_server import __version__
 from mock_server.http.bodies import json_response
 from mock_server.http.operations import Answer, Call, Operation
 
-# Swagger UI comes from a CDN; the operation list under it is rendered here, so the page is useful offline too.
+# Swagger UI is served from files inside the package (offline too); the operation table under it is for browsers
+# without JavaScript, and docs/swagger-init.js hides it once Swagger UI has rendered.
 _SWAGGER_PAGE = """<!doctype html>
-<html><head><meta charset="utf-8"><title>{title}</title>
-<link rel="stylesheet" href="https://unpkg.com/swagger-ui-dist@5/swagger-ui.css"></head>
-<body><div id="swagger-ui"></div>
-<script src="https://unpkg.com/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
-<script>SwaggerUIBundle({url: "{spec}", dom_id: "#swagger-ui"});</script>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><link rel="icon" href="data:,">
+<link rel="stylesheet" href="/_mock/assets/swagger-ui/swagger-ui.css"></head>
+<body><div id="swagger-ui" data-spec="{spec}"></div>
 <section id="offline"><h1>{title}</h1><p>OpenAPI document: <a href="{spec}">{spec}</a></p>
 <table><tr><th>method</th><th>path</th><th>operationId</th><th>summary</th></tr>{rows}</table></section>
+<script src="/_mock/assets/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/_mock/assets/docs/swagger-init.js"></script>
 </body></html>"""
 
 
 async def root(call: Call) -> Response:
-    return json_response({"service": "zest-partner-api-mock", "version": __version__})
+    return json_response({"service": "zest-partner-api-mock", "version": __version__,
+                          "links": {"docs": "/docs", "controlDocs": "/_mock/docs", "console": "/_mock/console"}})
 
 
 async def health(call: Call) -> Response:
