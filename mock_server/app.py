@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin, clock, faults, journal, scenarios, state, webhooks
+from mock_server.control import admin, clock, console, faults, journal, scenarios, state, webhooks
 from mock_server.control.guard import ControlPlaneGuard
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
@@ -22,7 +22,7 @@ from mock_server.domain import policy
 from mock_server.domain.scenario_setup import apply_at_start
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
 from mock_server.harness.scenarios import load_scenario
-from mock_server.http import auth, contracts, files, investors, spv_requests, system, uploads
+from mock_server.http import assets, auth, contracts, files, investors, spv_requests, system, uploads
 from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
 from mock_server.models import InvestorCreateRow
@@ -38,7 +38,7 @@ def all_operations() -> list[Operation]:
         *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
         *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
         *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
-        *state.OPERATIONS, *journal.OPERATIONS, *scenarios.OPERATIONS,
+        *state.OPERATIONS, *journal.OPERATIONS, *scenarios.OPERATIONS, *console.OPERATIONS, *assets.OPERATIONS,
     ]
 
 

@@ -63,7 +63,8 @@ def serve(**options: object) -> None:
     bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
     aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
     click.echo(f"zest-mock {__version__} listening on {bound} (clock {settings.clock_mode}, "
-               f"state {settings.state_path or 'in memory'}); docs at {bound}/docs{aside}", err=True)
+               f"state {settings.state_path or 'in memory'}); docs at {bound}/docs, console at {bound}/_mock/console"
+               f"{aside}", err=True)
     if not is_loopback(settings.host):
         click.echo(exposure_warning(settings.host), err=True)
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.

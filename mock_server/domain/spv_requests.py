@@ -88,6 +88,13 @@ def reject(rt: Runtime, slug: str, reason: str) -> SpvRequestResponse:
     return _emit_and_read(rt, row["client_id"], slug, "spv_request.rejected")
 
 
+def admin_list(rt: Runtime, status: str | None, client_id: str | None, limit: int) -> list[SpvRequestResponse]:
+    """Every partner's SPV requests, as the Zest admin reviews them: the latest ``limit``, oldest first."""
+    rows = rt.store.all(f"{_SELECT} WHERE (? IS NULL OR r.status = ?) AND (? IS NULL OR r.client_id = ?) "
+                        "ORDER BY r.seq DESC LIMIT ?", status, status, client_id, client_id, limit)
+    return [to_response(_with_tenant(rt, r)) for r in reversed(rows)]
+
+
 def find_spv(rt: Runtime, vehicle_slug: str, client_id: str) -> Row | None:
     """An approved request's SPV (vehicle slug, currency, share classes), if ``client_id`` may see it."""
     row = _spv_row(rt, vehicle_slug)

@@ -72,6 +72,13 @@ def emit_completion(rt: Runtime, subscription_slug: str) -> bool:
     return True
 
 
+def admin_list(rt: Runtime, status: str | None, client_id: str | None, limit: int) -> list[Row]:
+    """Every partner's subscriptions with their form and funding columns: the latest ``limit``, oldest first."""
+    rows = rt.store.all(f"{HOLDER_SELECT} WHERE (? IS NULL OR s.status = ?) AND (? IS NULL OR s.client_id = ?) "
+                        "ORDER BY s.seq DESC LIMIT ?", status, status, client_id, client_id, limit)
+    return [_holder(rt, r) for r in reversed(rows)]
+
+
 def status_of(rt: Runtime, slug: str) -> str | None:
     row = rt.store.one("SELECT status FROM subscriptions WHERE slug = ?", slug)
     return row["status"] if row else None
