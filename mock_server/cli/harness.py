@@ -19,6 +19,7 @@ from mock_server.harness.control_client import (
 )
 from mock_server.harness.junit import CaseResult, write_junit
 from mock_server.harness.receiver_check import CLASSNAME, check_receiver
+from mock_server.harness.report_html import write_html
 from mock_server.harness.runner import run_scenario
 from mock_server.harness.scenarios import (
     EXPECTATION_SUMMARIES,
@@ -129,13 +130,15 @@ def _scenario_lines(doc: JSON) -> list[str]:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a JUnit XML report here: one testcase per expectation, plus one for COMMAND's exit.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a self-contained HTML report here: a sequence diagram of the run with the verdicts.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port for the mock on 127.0.0.1; 0 picks a free one.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds COMMAND may run before it is stopped (and fails).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of lines.")
-def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path | None, port: int, timeout_s: float,
-                 as_json: bool) -> None:
+def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path | None, html_path: Path | None,
+                 port: int, timeout_s: float, as_json: bool) -> None:
     """Run COMMAND against a mock with scenario NAME (or FILE) loaded, then judge its expectations.
 
     \b
@@ -151,12 +154,16 @@ def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path |
         raise click.ClickException(f"cannot serve the mock on port {port}: {exc}") from exc
     except ControlError as exc:
         raise click.ClickException(f"the mock failed during the run: {exc}") from exc
+    if html_path is not None and report.evidence is not None:
+        write_html(html_path, f"zest-mock scenario {report.scenario}", report.cases, report.evidence,
+                   seed=report.seed, command=report.command, timeline=report.timeline)
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
         for line in _run_lines(report.cases, report.timeline):
             click.echo(line)
-        click.echo(report.summary + (f"; JUnit report in {junit_path}" if junit_path else ""))
+        click.echo(report.summary + (f"; JUnit report in {junit_path}" if junit_path else "")
+                   + (f"; HTML report in {html_path}" if html_path else ""))
     sys.exit(0 if report.ok else 1)
 
 

@@ -1,7 +1,7 @@
 """The pytest plugin partners use (entry point ``pytest11``): fixtures that serve, reset and drive a zest-mock.
 
-It owns the command-line and ini options (``--zest-mock-seed``, ``--zest-base-url``, ``--zest-audience``), the
-``zest_scenario`` marker and four fixtures:
+It owns the command-line and ini options (``--zest-mock-seed``, ``--zest-base-url``, ``--zest-audience``,
+``--zest-html-dir``), the ``zest_scenario`` marker and four fixtures:
 
 - ``zest_mock_session`` (session): one mock served by uvicorn in a thread on a free loopback port, manual clock
   (or the already running mock given by ``--zest-base-url``), plus the dev partner's key written to a file;
@@ -10,6 +10,9 @@ It owns the command-line and ini options (``--zest-mock-seed``, ``--zest-base-ur
 - ``zest_control``: the ``ControlClient`` of the mock (clock, admin, faults, scenarios, journal, deliveries);
 - ``zest_webhook_receiver``: a loopback receiver that verifies ``Zest-Signature`` as the Zest docs describe,
   records verified events and refused deliveries, and is registered as the dev partner's webhook endpoint.
+
+With ``--zest-html-dir DIR``, a failed test that used the mock leaves ``DIR/<test id>.html``: the scenario report's
+sequence diagram of what the test did to the mock (``report_html``), with the failure as its one verdict.
 
 Nothing heavy is imported at pytest start-up: the app, httpx and the HTTP server are imported inside fixtures.
 """
@@ -22,7 +25,7 @@ import hmac
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +43,7 @@ DEFAULT_SEED = 1
 SIGNATURE_TOLERANCE_SECONDS = 300
 WEBHOOK_PATH = "/zest/webhooks"
 _MARKER = "zest_scenario(name): load the named scenario of the zest-mock library into the mock before the test"
+_STARTED_AT = pytest.StashKey[str]()  # simulated instant a test's zest_mock was reset at
 
 
 # ---- options and marker -----------------------------------------------------------------------------------------
@@ -53,9 +57,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="use the zest-mock already running at URL instead of serving one")
     group.addoption("--zest-audience", default=None, metavar="AUD",
                     help="JWT aud the mock given by --zest-base-url expects (default that URL)")
+    group.addoption("--zest-html-dir", default=None, metavar="DIR",
+                    help="write an HTML report (sequence diagram of the mock's journal and deliveries) for each "
+                         "failed test that used the mock")
     parser.addini("zest_mock_seed", f"default of --zest-mock-seed (default {DEFAULT_SEED})", default="")
     parser.addini("zest_base_url", "default of --zest-base-url", default="")
     parser.addini("zest_audience", "default of --zest-audience", default="")
+    parser.addini("zest_html_dir", "default of --zest-html-dir", default="")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +76,37 @@ def _option(config: pytest.Config, name: str) -> str | None:
     if value is None:
         value = config.getini(name) or None
     return None if value is None else str(value)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item,
+                              call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report: pytest.TestReport = yield
+    directory = _option(item.config, "zest_html_dir")
+    mock = getattr(item, "funcargs", {}).get("zest_mock")
+    if directory and report.when == "call" and report.failed and isinstance(mock, ZestMock):
+        report.sections.append(("zest-mock report", _write_failure_report(Path(directory), item, report, mock)))
+    return report
+
+
+def _write_failure_report(directory: Path, item: pytest.Item, report: pytest.TestReport, mock: ZestMock) -> str:
+    """The HTML report of what the failed test did to the mock; returns where it went (or why it could not)."""
+    import re
+
+    from mock_server.harness.control_client import ControlError
+    from mock_server.harness.expectations import fetch_evidence
+    from mock_server.harness.junit import CaseResult
+    from mock_server.harness.report_html import write_html
+
+    text = report.longreprtext
+    case = CaseResult(item.nodeid, "pytest", False, (text.strip().splitlines() or ["failed"])[-1], evidence=text)
+    path = directory / f"{re.sub(r'[^A-Za-z0-9_.-]+', '_', item.nodeid)[:180]}.html"
+    try:
+        evidence = fetch_evidence(mock.control, mock.client_id, started_at=item.stash.get(_STARTED_AT, None))
+        write_html(path, f"pytest {item.nodeid}", [case], evidence, seed=mock.seed)
+    except (ControlError, OSError) as exc:
+        return f"no HTML report: {exc}"
+    return f"HTML report: {path}"
 
 
 # ---- what a test gets -------------------------------------------------------------------------------------------
@@ -159,6 +198,7 @@ def zest_mock(zest_mock_session: ZestMockSession, request: pytest.FixtureRequest
     session = zest_mock_session
     control = session.control
     _reset(session, _scenario_name(request))
+    request.node.stash[_STARTED_AT] = str(control.clock()["now"])
     partner = next((p for p in control.partners().get("items", []) if p.get("clientId") == CLIENT_ID), None)
     if partner is None:
         pytest.fail(f"the mock at {session.base_url} has no {CLIENT_ID} partner after a reset", pytrace=False)

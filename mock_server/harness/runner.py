@@ -58,6 +58,7 @@ class RunReport:
     facts: dict[str, list[str]] = field(default_factory=dict)
     duration_s: float = 0.0
     junit: Path | None = None
+    evidence: Evidence | None = None  # what the verdicts were judged on (the HTML report draws it)
 
     @property
     def ok(self) -> bool:
@@ -109,7 +110,7 @@ def run_scenario(name_or_path: str | Path, command: Command, *, port: int = 0, j
         cases = [_command_case(scenario.name, exit_code, problem, timeout, ran), *evaluate(scenario, evidence)]
     report = RunReport(scenario=scenario.name, seed=scenario.seed, command=_shown_command(command),
                        exit_code=exit_code, cases=cases, timeline=timeline.log, facts=_facts(evidence),
-                       duration_s=time.perf_counter() - started, junit=junit)
+                       duration_s=time.perf_counter() - started, junit=junit, evidence=evidence)
     if junit is not None:
         write_junit(junit, f"zest-mock scenario {scenario.name}", cases)
     return report
