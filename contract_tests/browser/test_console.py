@@ -6,12 +6,9 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import pytest
 from browsing import FIXTURES, PHONE
 from partner_client import PartnerClient
 from support import SAMPLE_ATTRIBUTES, START, at
-
-pytestmark = pytest.mark.usefixtures("page")
 
 
 def open_console(page: Any, wait: Any, mock_url: str) -> None:

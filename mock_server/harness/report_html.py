@@ -231,7 +231,11 @@ def _duration(seconds: float) -> str:
 
 
 def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    """``text`` in at most ``limit`` characters, elided in the middle (a path's end tells calls apart)."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return f"{text[:head]}…{text[len(text) - (limit - head - 1):]}"
 
 
 def _anchor(name: str) -> str:
