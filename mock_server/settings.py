@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 ClockMode = Literal["realtime", "manual", "scaled"]
 CLOCK_MODES: tuple[ClockMode, ...] = ("realtime", "manual", "scaled")
+DEV_CLIENT_ID = "dev-partner"  # the partner that exists out of the box (its config: data/dev_partner/partner.json)
 AUDIENCE_PRESETS = {
     "local": "http://localhost:8080",
     "sandbox": "https://sandbox.api.zestequity.com",

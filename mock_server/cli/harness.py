@@ -7,27 +7,16 @@ import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from mock_server.cli.common import DEFAULT_URL
 from mock_server.cli.control import pairs
-from mock_server.harness.control_client import (
-    JSON,
-    ControlError,
-)
-from mock_server.harness.junit import CaseResult, write_junit
-from mock_server.harness.receiver_check import CLASSNAME, check_receiver
-from mock_server.harness.report_html import write_html
-from mock_server.harness.runner import run_scenario
-from mock_server.harness.scenarios import (
-    EXPECTATION_SUMMARIES,
-    ScenarioError,
-    format_duration,
-    list_scenarios,
-    load_scenario,
-)
+from mock_server.harness.control_client import JSON, ControlError
+
+if TYPE_CHECKING:
+    from mock_server.harness.junit import CaseResult
 
 
 @click.command("verify-receiver")
@@ -42,6 +31,8 @@ from mock_server.harness.scenarios import (
 def verify_receiver_command(url: str, secret: str, junit_path: Path | None, timeout_s: float,
                             as_json: bool) -> None:
     """Send a battery of signed, forged, stale and duplicate webhooks to URL and judge each answer."""
+    from mock_server.harness.junit import write_junit
+    from mock_server.harness.receiver_check import CLASSNAME, check_receiver
 
     report = check_receiver(url, secret, timeout_s=timeout_s)
     if junit_path is not None:
@@ -66,6 +57,7 @@ def scenario() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON instead of lines.")
 def scenario_list(as_json: bool) -> None:
     """Every shipped scenario, with what it proves in one line."""
+    from mock_server.harness.scenarios import ScenarioError, list_scenarios
 
     try:
         library = list_scenarios()
@@ -84,6 +76,7 @@ def scenario_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the scenario as a JSON document instead of lines.")
 def scenario_show(name_or_file: str, as_json: bool) -> None:
     """Explain the scenario NAME (or a scenario FILE): set-up, timeline and expectations."""
+    from mock_server.harness.scenarios import ScenarioError, load_scenario
 
     try:
         loaded = load_scenario(name_or_file)
@@ -107,6 +100,7 @@ def _first_sentence(text: str) -> str:
 
 
 def _scenario_lines(doc: JSON) -> list[str]:
+    from mock_server.harness.scenarios import EXPECTATION_SUMMARIES, format_duration
 
     lines = [f"{doc['name']} (seed {doc['seed']}, clock {doc['clock']})", *textwrap.wrap(doc["description"], 100), ""]
     if doc.get("policy"):
@@ -146,6 +140,9 @@ def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path |
     COMMAND gets ZEST_BASE_URL, ZEST_MOCK_URL, ZEST_CLIENT_ID, ZEST_PRIVATE_KEY_FILE, ZEST_WEBHOOK_SECRET,
     ZEST_AUDIENCE and ZEST_SCENARIO. Exits 1 if COMMAND failed or any expectation failed.
     """
+    from mock_server.harness.report_html import write_html
+    from mock_server.harness.runner import run_scenario
+    from mock_server.harness.scenarios import ScenarioError
     try:
         report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s)
     except ScenarioError as exc:
@@ -212,6 +209,7 @@ def conformance_command(base_url: str, spec_file: Path | None, token: str | None
     Against a server that is not a zest-mock only reads and creates are sent unless --allow-writes.
     """
     from mock_server.harness import conformance  # imported here: it needs the optional schemathesis
+    from mock_server.harness.junit import write_junit
 
     spec = _spec_document(spec_file) if spec_file else None
     if token:  # a token wins over client credentials (which may come from the environment)

@@ -1,4 +1,6 @@
-"""``zest-mock serve`` and ``zest-mock token``: run the mock, and get a bearer token from one."""
+"""``zest-mock serve`` and ``zest-mock token``: run the mock, and get a bearer token from one.
+
+What a command needs beyond click and the settings is imported inside it (see ``mock_server.cli``)."""
 
 from __future__ import annotations
 
@@ -7,22 +9,10 @@ import sys
 from pathlib import Path
 
 import click
-import httpx
-import uvicorn
 
 from mock_server import __version__
-from mock_server.app import create_app
 from mock_server.cli.common import DEFAULT_URL
-from mock_server.control.guard import is_loopback
-from mock_server.domain import policy
-from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
-from mock_server.harness.assertions import fetch_token
-from mock_server.harness.scenarios import (
-    ScenarioError,
-    load_scenario,
-)
-from mock_server.http.limits import protocol_class
-from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
+from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, Settings
 
 
 @click.command()
@@ -47,6 +37,14 @@ from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
               help="Refuse an assertion whose jti was already exchanged while it is still valid (off by default).")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
+    import uvicorn
+
+    from mock_server.app import create_app
+    from mock_server.control.guard import is_loopback
+    from mock_server.domain import policy
+    from mock_server.harness.scenarios import ScenarioError, load_scenario
+    from mock_server.http.limits import protocol_class
+
     if isinstance(options.get("audience"), str):
         options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
     try:
@@ -90,6 +88,11 @@ def exposure_warning(host: str) -> str:
 @click.option("--audience", help="JWT aud; default the base URL.")
 def token(base_url: str, client_id: str, private_key_file: Path | None, audience: str | None) -> None:
     """Print a bearer token, obtained by the real JWT-bearer exchange."""
+    import httpx
+
+    from mock_server.domain.partners import dev_partner_private_key
+    from mock_server.harness.assertions import fetch_token
+
     key = private_key_file.read_text() if private_key_file else dev_partner_private_key()
     try:
         click.echo(fetch_token(base_url, client_id, key, audience or base_url.rstrip("/")))

@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from mock_server.clock import Clock, format_instant
 from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.ids import IdGenerator
+from mock_server.settings import DEV_CLIENT_ID
 from mock_server.store import Row, Store
 
 DEV_PARTNER_DIR = resources.files("mock_server") / "data" / "dev_partner"
-DEV_CLIENT_ID = "dev-partner"  # the partner that exists out of the box (its config: data/dev_partner/partner.json)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,20 +12,29 @@ Errors::
     ControlError           anything that kept a call from succeeding
     ├── MockUnreachable    no connection (not running, wrong URL) or no answer in time
     └── ControlRefused     a non-2xx answer; carries status and the Zest error envelope
+
+On its own it talks through the standard library's ``http.client`` (one keep-alive connection), so a CLI call
+imports no HTTP library; given an ``httpx.Client`` (``http=``, e.g. a TestClient) or an httpx transport
+(``transport=``) it goes through httpx instead.
 """
 
 from __future__ import annotations
 
+import json as jsonlib
 from types import TracebackType
-from typing import Any
-from urllib.parse import quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urlencode, urlsplit
 
-import httpx
+if TYPE_CHECKING:
+    import http.client
+
+    import httpx
 
 DEFAULT_URL = "http://localhost:8080"
 JSON = dict[str, Any]
-_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
-_ADVANCE_TIMEOUT = httpx.Timeout(600.0, connect=5.0)  # advancing waits for every due delivery to finish
+_CONNECT_TIMEOUT = 5.0
+_TIMEOUT = 60.0
+_ADVANCE_TIMEOUT = 600.0  # advancing waits for every due delivery to finish
 
 
 class ControlError(Exception):
@@ -54,11 +63,19 @@ class ControlRefused(ControlError):
 class ControlClient:
     """Talks to one running mock (or, given an ``httpx.Client`` such as a TestClient, to one in-process)."""
 
-    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: httpx.Timeout = _TIMEOUT,
+    def __init__(self, base_url: str = DEFAULT_URL, *, timeout: float = _TIMEOUT,
                  transport: httpx.BaseTransport | None = None, http: httpx.Client | None = None) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = http or httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
-        self._owned = http is None
+        self._timeout = timeout
+        if http is None and transport is not None:
+            import httpx
+
+            http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+            self._owned = True
+        else:
+            self._owned = http is None
+        self._http = http
+        self._conn: http.client.HTTPConnection | None = None
 
     def __enter__(self) -> ControlClient:
         return self
@@ -67,7 +84,8 @@ class ControlClient:
         self.close()
 
     def close(self) -> None:
-        if self._owned:
+        self._drop_connection()
+        if self._owned and self._http is not None:
             self._http.close()
 
     # clock
@@ -171,17 +189,60 @@ class ControlClient:
         return self._call("PUT", f"/_mock/webhooks/chaos/{_seg(client_id)}", json=chaos)
 
     def _call(self, method: str, path: str, *, json: JSON | None = None, params: JSON | None = None,
-              timeout: httpx.Timeout | None = None) -> JSON:
-        extra: JSON = {"timeout": timeout} if timeout is not None else {}
+              timeout: float | None = None) -> JSON:
+        target = f"{path}?{urlencode(params)}" if params else path
+        body = None if json is None else jsonlib.dumps(json).encode()
+        send = self._send_stdlib if self._http is None else self._send_httpx
+        status, reason, content = send(method, target, body, timeout or self._timeout)
+        if 200 <= status < 300:
+            return _json_object(method, path, status, content)
+        raise ControlRefused(status, _envelope(status, reason, content))
+
+    def _send_httpx(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
+        import httpx
+
+        assert self._http is not None
+        headers = {"Content-Type": "application/json"} if body is not None else {}
         try:
-            response = self._http.request(method, path, json=json, params=params, **extra)
+            response = self._http.request(method, target, content=body, headers=headers,
+                                          timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT))
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise MockUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
         except httpx.TransportError as exc:
             raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
-        if response.is_success:
-            return _json_object(response)
-        raise ControlRefused(response.status_code, _envelope(response))
+        return response.status_code, response.reason_phrase, response.content
+
+    def _send_stdlib(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
+        import http.client  # here, not at the top: it costs a CLI that only prints its help
+        import socket
+
+        url = urlsplit(self.base_url)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        while True:
+            reused = self._conn is not None  # a kept-alive connection the server may have closed meanwhile
+            try:
+                if self._conn is None:
+                    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+                    self._conn = kind(url.hostname or "localhost", url.port, timeout=_CONNECT_TIMEOUT)
+                    self._conn.connect()  # within the connect timeout; then the call's own timeout for the answer
+                assert self._conn.sock is not None
+                self._conn.sock.settimeout(timeout)
+                self._conn.request(method, url.path + target, body=body, headers=headers)
+                response = self._conn.getresponse()
+                return response.status, response.reason, response.read()
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                self._drop_connection()
+                if not reused:
+                    raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop_connection()
+                reason = "timed out" if isinstance(exc, socket.timeout) else str(exc) or type(exc).__name__
+                raise MockUnreachable(self.base_url, reason) from exc
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
     # fault rules on the partner API (used by the pytest plugin's users)
     def add_fault(self, rule: JSON) -> JSON:
@@ -205,20 +266,20 @@ def _seg(value: str) -> str:
     return quote(value, safe="")
 
 
-def _json_object(response: httpx.Response) -> JSON:
+def _json_object(method: str, path: str, status: int, content: bytes) -> JSON:
     try:
-        body = response.json()
+        body = jsonlib.loads(content)
     except ValueError as exc:
-        raise ControlError(f"{response.request.method} {response.request.url.path} answered non-JSON "
-                           f"{response.status_code}: {response.text[:200]!r}") from exc
+        raise ControlError(f"{method} {path} answered non-JSON {status}: "
+                           f"{content[:200].decode(errors='replace')!r}") from exc
     return body if isinstance(body, dict) else {"items": body}
 
 
-def _envelope(response: httpx.Response) -> JSON:
+def _envelope(status: int, reason: str, content: bytes) -> JSON:
     try:
-        body = response.json()
+        body = jsonlib.loads(content)
     except ValueError:
         body = None
     if isinstance(body, dict) and "code" in body:
         return body
-    return {"code": f"http_{response.status_code}", "detail": response.text[:500] or response.reason_phrase}
+    return {"code": f"http_{status}", "detail": content[:500].decode(errors="replace") or reason}

@@ -1,0 +1,56 @@
+"""A partner's scripts call the CLI often: its help, its version and its control-plane clients load neither the app
+nor its dependencies, whatever commands are registered. Measured in a fresh interpreter (``sys.modules`` after the
+command ran), not in time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from support import live_server, settings
+
+from mock_server.app import create_app
+
+HEAVY = ("mock_server.app", "mock_server.models", "mock_server.store", "starlette", "pydantic", "uvicorn",
+         "httpx", "jwt", "cryptography", "yaml", "multipart")
+
+# Runs one command in-process the way the console script does, then reports which heavy modules it loaded.
+PROBE = """
+import json, sys
+from mock_server.cli import main
+try:
+    main(sys.argv[1:], prog_name="zest-mock")
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+heavy = sorted({name.split(".")[0] if not name.startswith("mock_server") else name for name in sys.modules
+                if name.split(".")[0] in HEAVY or name in HEAVY})
+print("PROBE " + json.dumps({"code": code, "heavy": heavy}))
+"""
+
+
+def probe(*args: str) -> dict[str, object]:
+    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
+    line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PROBE "))
+    result: dict[str, object] = json.loads(line.split(" ", 1)[1])
+    return result
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["clock", "--help"], ["webhooks", "--help"],
+                                  ["scenario", "--help"], ["serve", "--help"]])
+def test_help_and_version_load_nothing_heavy(args: list[str]) -> None:
+    assert probe(*args) == {"code": 0, "heavy": []}
+
+
+def test_a_control_command_loads_nothing_heavy() -> None:
+    with live_server(lambda url: create_app(settings(public_url=url))) as (url, _app):
+        assert probe("clock", "show", "--mock-url", url) == {"code": 0, "heavy": []}
+        assert probe("state", "--mock-url", url, "--json") == {"code": 0, "heavy": []}
+
+
+def test_an_unreachable_mock_is_reported_without_loading_anything_heavy() -> None:
+    assert probe("clock", "show", "--mock-url", "http://127.0.0.1:9") == {"code": 1, "heavy": []}
