@@ -26,7 +26,7 @@ from mock_server.http import assets, auth, contracts, files, investors, spv_requ
 from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
 from mock_server.models import InvestorCreateRow
-from mock_server.openapi import build_document
+from mock_server.openapi import Documents, build_document
 from mock_server.runtime import Runtime
 from mock_server.settings import Settings
 
@@ -71,16 +71,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
         lifespan=lifespan,
     )
     app.state.rt = rt
-    app.state.openapi = {
-        "partner": build_document(
+    app.state.openapi = Documents({
+        "partner": lambda: build_document(
             operations, plane="partner", title="Zest Partner API (zest-mock)", version=__version__,
             description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow],
         ),
-        "control": build_document(
+        "control": lambda: build_document(
             operations, plane="control", title="zest-mock control plane", version=__version__,
             description="Test-only endpoints under /_mock: admin actions, clock, webhooks, faults, state.",
         ),
-    }
+    })
     return app
 
 

@@ -2,12 +2,12 @@
 
 One builder serves both planes: ``/openapi.json`` (the partner API, same paths, operationIds, parameters and
 schema names as the published document, with the status codes the mock really answers) and
-``/_mock/openapi.json`` (the control plane).
+``/_mock/openapi.json`` (the control plane). ``Documents`` builds each one when first asked for, not at start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -16,6 +16,26 @@ from pydantic.json_schema import models_json_schema
 from mock_server.http.operations import Answer, Operation
 
 REF = "#/components/schemas/{model}"
+
+
+class Documents(Mapping[str, dict[str, Any]]):
+    """The documents by plane, each built by its builder on first access and kept (generating both was a sixth
+    of the mock's start-up)."""
+
+    def __init__(self, builders: Mapping[str, Callable[[], dict[str, Any]]]) -> None:
+        self._builders = dict(builders)
+        self._built: dict[str, dict[str, Any]] = {}
+
+    def __getitem__(self, plane: str) -> dict[str, Any]:
+        if plane not in self._built:
+            self._built[plane] = self._builders[plane]()
+        return self._built[plane]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._builders)
+
+    def __len__(self) -> int:
+        return len(self._builders)
 
 
 def build_document(

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
@@ -58,6 +56,9 @@ class PartnerBody(_Closed):
     def _ed25519(cls, value: str | None) -> str | None:
         if value is None:
             return value
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey  # first use: not at start-up
+        from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
         try:
             key = load_pem_public_key(value.encode())
         except ValueError as exc:

@@ -4,6 +4,8 @@ Assertions must be EdDSA, signed by the partner's registered key, with ``aud`` e
 ``sub == client_id``, and ``iat``/``exp`` (and ``nbf`` when present) inside a small leeway of simulated now; with
 ``reject_replayed_assertions`` a ``jti`` may be exchanged once (``assertion_replay``). Access tokens are HS256 JWTs
 signed with a per-instance secret, so they survive a restart with a state file and expire on simulated time.
+
+PyJWT (and the cryptography it loads) is imported by the first call that needs it, not at start-up.
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
-
-import jwt
 
 from mock_server.clock import Clock
 from mock_server.domain import assertion_replay, partners
@@ -50,6 +50,8 @@ def exchange(
 
 def issue_token(store: Store, clock: Clock, settings: Settings, client_id: str) -> TokenGrant:
     """An access token for ``client_id`` (also what the control plane hands out without the JWT dance)."""
+    import jwt
+
     now = int(clock.now().timestamp())
     # Credentials come from the OS's randomness: however many tokens a partner mints, the seeded ids don't move.
     claims = {"sub": client_id, "client_id": client_id, "iat": now, "exp": now + settings.token_ttl_seconds,
@@ -91,6 +93,8 @@ def _verified_claims(secret: str, token: str) -> dict[str, Any] | None:
 
     Expiry is not part of it: callers check ``exp`` against the simulated clock on every call.
     """
+    import jwt
+
     try:
         claims: dict[str, Any] = jwt.decode(
             token, secret, algorithms=["HS256"],
@@ -107,6 +111,8 @@ def require_provisioned(partner: Partner) -> None:
 
 
 def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: str) -> Partner:
+    import jwt
+
     if len(assertion) > MAX_TOKEN_CHARS:
         raise InvalidToken("assertion is too large")
     try:
@@ -131,6 +137,8 @@ def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: 
 
 
 def _verify_signature(assertion: str, partner: Partner, settings: Settings) -> dict[str, Any]:
+    import jwt
+
     try:
         return jwt.decode(
             assertion, partner.public_key_pem, algorithms=["EdDSA"], audience=settings.expected_audience,

@@ -7,9 +7,6 @@ import json
 from dataclasses import dataclass
 from importlib import resources
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-
 from mock_server.clock import Clock, format_instant
 from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.ids import IdGenerator
@@ -140,6 +137,9 @@ def _from_row(row: Row) -> Partner:
 
 
 def _generate_keypair(ids: IdGenerator) -> tuple[str, str]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey  # first use: not at start-up
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
     key = Ed25519PrivateKey.from_private_bytes(bytes.fromhex(ids.hex("", 32)))  # seeded, so replayable
     private_pem = key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()).decode()
     public_pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
