@@ -7,6 +7,7 @@ ASGI interface directly, with a ``receive`` that counts what the app asked for, 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import tracemalloc
 import uuid
@@ -213,6 +214,25 @@ def test_streamed_body_over_limit_refused_midway_with_flat_memory(app: Starlette
     assert LIMIT < call.received <= LIMIT + 2 * 64 * 1024  # stopped right after the cap, not at 1 GiB
     assert peak < 4 * 1024 * 1024, peak  # 1 MiB spool in memory, the rest on disk
     assert runtime(app).store.one("SELECT COUNT(*) AS n FROM files") == {"n": 0}
+
+
+def test_accepted_upload_is_streamed_into_the_store_and_back(app: Starlette, client: TestClient,
+                                                              sub: tuple[str, str, str]) -> None:
+    data = (PDF + bytes(range(256)) * (LIMIT // 256))[:LIMIT - 7]  # the limit, but not a whole number of chunks
+    head = multipart(("file", "big.pdf", "application/pdf", b""), close=False)[:-2]
+    body = [head, *(data[i:i + 64 * 1024] for i in range(0, len(data), 64 * 1024)), f"\r\n--{B}--\r\n".encode()]
+    headers = {**bearer(app), "content-type": f"multipart/form-data; boundary={B}"}
+    tracemalloc.start()
+    try:
+        call = Asgi(app, iter(body)).post(path(sub, "forms"), headers)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert call.status == 201, call.body
+    assert peak < 4 * 1024 * 1024, peak  # the 1 MiB spool and a few chunks; never the file whole, nor a copy
+    served = client.get(local(json.loads(call.body)["subscriptionFormUrl"]))
+    assert served.status_code == 200 and served.headers["content-length"] == str(len(data))
+    assert served.content == data
 
 
 def test_disconnect_midway_changes_nothing(app: Starlette, sub: tuple[str, str, str]) -> None:

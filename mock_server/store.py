@@ -203,6 +203,11 @@ class Store:
             self.set_meta(key, value)
         return value
 
+    def blob(self, table: str, column: str, rowid: int, *, readonly: bool = True) -> sqlite3.Blob:
+        """Incremental I/O on one BLOB cell (read or overwrite it in chunks, its size fixed at insert); use as a
+        context manager."""
+        return self.conn.blobopen(table, column, rowid, readonly=readonly)
+
     def wipe(self, keep: tuple[str, ...] = ()) -> None:
         """Delete every row of every table except those named in ``keep``."""
         tables = [r["name"] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table'")]

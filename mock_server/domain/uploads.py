@@ -6,6 +6,10 @@ different content replaces the pointer and emits the upload event again. Partner
 ``{base_url}/_mock/files/{sha256}?expires=<unix>&sig=<hex>``, signed with a per-instance HMAC key and judged on the
 simulated clock.
 
+Bytes move in chunks both ways, never whole: an accepted file goes from its spool into the ``files`` row through
+SQLite's incremental BLOB I/O (a zeroblob of its size, then written chunk by chunk), and a signed URL serves it
+back the same way, so an upload costs the process about its own size (the stored row), not several copies.
+
 Checks run in this order: the request itself (fields 400, file type 415), then the Bid (404, then 409), as a
 FastAPI service validates its form before the handler looks anything up.
 """
@@ -14,16 +18,19 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import re
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import IO
 
 from mock_server.domain import policy, subscriptions
 from mock_server.domain.partners import Partner
 from mock_server.errors import Conflict, FieldError, Forbidden, NotFound, UnsupportedMediaType, ValidationFailed
 from mock_server.models import FormUploadResponse, FundingUploadResponse
 from mock_server.runtime import Runtime
-from mock_server.store import Row
+from mock_server.store import Row, Store
 from mock_server.webhooks import events
 
 ACCEPTED_TYPES = ("application/pdf", "image/jpeg", "image/png", "image/webp")
@@ -31,21 +38,42 @@ SNIFF_BYTES = 16
 AMOUNT_RE = re.compile(r"[0-9]+(\.[0-9]{1,2})?")  # fullmatch: no trailing newline, ASCII digits only
 CURRENCY_RE = re.compile(r"[A-Z]{3}")  # fullmatch
 WIRE_REFERENCE_MAX = 200
+CHUNK_BYTES = 256 * 1024  # what moves between a spool, a BLOB and a response at a time
 _SECRET_KEY = "file_url_secret"
 
 
 @dataclass(frozen=True, slots=True)
 class Upload:
-    """A received file part, complete: its declared type, bytes and their SHA-256 (hex)."""
+    """A received file part, complete: its declared type, its bytes in a seekable file (a spool), their size and
+    SHA-256 (hex). Read it in chunks (``chunks``), never whole."""
 
     declared_type: str
-    data: bytes
+    file: IO[bytes]
+    size: int
     sha256: str
     filename: str = ""
 
     @classmethod
     def of(cls, declared_type: str, data: bytes, filename: str = "") -> Upload:
-        return cls(declared_type, data, hashlib.sha256(data).hexdigest(), filename)
+        return cls(declared_type, io.BytesIO(data), len(data), hashlib.sha256(data).hexdigest(), filename)
+
+    def head(self) -> bytes:
+        self.file.seek(0)
+        return self.file.read(SNIFF_BYTES)
+
+    def chunks(self) -> Iterator[bytes]:
+        self.file.seek(0)
+        while chunk := self.file.read(CHUNK_BYTES):
+            yield chunk
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    """A file behind a signed URL: its type, size and where its bytes are (read them with ``file_chunks``)."""
+
+    content_type: str
+    size: int
+    rowid: int
 
 
 def sniff(head: bytes) -> str | None:
@@ -153,22 +181,32 @@ def signed_url(rt: Runtime, sha256: str) -> str:
     return f"{rt.settings.base_url}/_mock/files/{sha256}?expires={expires}&sig={_sign(rt, sha256, expires)}"
 
 
-def verify_file_url(rt: Runtime, sha256: str, expires: str | None, sig: str | None) -> tuple[str, bytes]:
-    """The stored (content type, bytes) behind a signed URL; 403 for a bad or expired signature, 404 if gone."""
+def verify_file_url(rt: Runtime, sha256: str, expires: str | None, sig: str | None) -> StoredFile:
+    """The stored file behind a signed URL; 403 for a bad or expired signature, 404 if gone."""
     if not expires or not (expires.isascii() and expires.isdigit()) or not sig:
         raise Forbidden("file URL must carry expires=<unix seconds> and sig=<hex>: ask the API for a fresh URL")
     if not hmac.compare_digest(_sign(rt, sha256, int(expires)).encode(), sig.lower().encode()):
         raise Forbidden("file URL signature does not match")
     if int(expires) <= rt.clock.now().timestamp():
         raise Forbidden("file URL has expired: ask the API for a fresh URL")
-    row = rt.store.one("SELECT content_type, data FROM files WHERE sha256 = ?", sha256)
+    row = rt.store.one("SELECT rowid, content_type, size FROM files WHERE sha256 = ?", sha256)
     if row is None:
         raise NotFound(f"no stored file {sha256}")
-    return row["content_type"], bytes(row["data"])
+    return StoredFile(row["content_type"], row["size"], row["rowid"])
+
+
+async def file_chunks(store: Store, stored: StoredFile) -> AsyncIterator[bytes]:
+    """The bytes of a stored file, a chunk at a time. The BLOB is opened per chunk, so no handle stays open while
+    the response waits on a slow client (files are immutable: content-addressed, never updated in place)."""
+    for offset in range(0, stored.size, CHUNK_BYTES):
+        with store.blob("files", "data", stored.rowid) as blob:
+            blob.seek(offset)
+            chunk = blob.read(CHUNK_BYTES)
+        yield chunk
 
 
 def _check_upload(rt: Runtime, upload: Upload) -> str:
-    return check_type(upload.declared_type, upload.data[:SNIFF_BYTES],
+    return check_type(upload.declared_type, upload.head(),
                       sniffing=rt.settings.upload_sniffing)
 
 
@@ -180,8 +218,14 @@ def _open_row(rt: Runtime, client_id: str, spv_slug: str, person_id: str) -> Row
 
 
 def _put_file(rt: Runtime, upload: Upload, content_type: str) -> None:
-    rt.store.run("INSERT OR IGNORE INTO files (sha256, content_type, size, data) VALUES (?, ?, ?, ?)",
-                 upload.sha256, content_type, len(upload.data), upload.data)
+    """Store the file once per content (run inside ``rt.store.tx()``): a zeroblob of its size, then its chunks."""
+    if rt.store.one("SELECT 1 FROM files WHERE sha256 = ?", upload.sha256) is not None:
+        return
+    rowid = rt.store.run("INSERT INTO files (sha256, content_type, size, data) VALUES (?, ?, ?, zeroblob(?))",
+                         upload.sha256, content_type, upload.size, upload.size)
+    with rt.store.blob("files", "data", rowid, readonly=False) as blob:
+        for chunk in upload.chunks():
+            blob.write(chunk)
 
 
 def _sign(rt: Runtime, sha256: str, expires: int) -> str:

@@ -5,7 +5,7 @@ The URL is the capability: no bearer token, but a valid, unexpired (simulated cl
 
 from __future__ import annotations
 
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from mock_server.domain import uploads
 from mock_server.http.operations import Answer, Call, Operation, Param
@@ -14,11 +14,12 @@ from mock_server.models import PartnerErrorResponse
 
 async def get_stored_file(call: Call) -> Response:
     query = call.request.query_params
-    content_type, data = uploads.verify_file_url(
+    stored = uploads.verify_file_url(
         call.rt, call.request.path_params["sha256"], query.get("expires"), query.get("sig"))
     headers = {"Cache-Control": "private, no-store", "Content-Disposition": "inline",
-               "X-Content-Type-Options": "nosniff"}
-    return Response(data, media_type=content_type, headers=headers)
+               "X-Content-Type-Options": "nosniff", "Content-Length": str(stored.size)}
+    return StreamingResponse(uploads.file_chunks(call.rt.store, stored), media_type=stored.content_type,
+                             headers=headers)
 
 
 OPERATIONS: list[Operation] = [

@@ -3,7 +3,7 @@
 The body is never buffered whole: a declared Content-Length over the cap is refused before anything is read, then
 ``request.stream()`` chunks feed a streaming ``python_multipart.MultipartParser`` whose callbacks count bytes, hash
 the file part into a ``SpooledTemporaryFile`` (1 MiB in memory, then disk) and refuse with 413 the moment the file
-part passes ``upload_limit_bytes``. Only a complete, well-formed body reaches the domain, as one blob.
+part passes ``upload_limit_bytes``. Only a complete, well-formed body reaches the domain, as the spooled file.
 
 Request-level errors: a Content-Type that is not ``multipart/form-data`` with a boundary, malformed or truncated
 multipart, unknown or repeated parts, too many parts, a field over 1 KiB and a client that disconnects all answer
@@ -13,8 +13,9 @@ type). A missing part answers ``400 validation_error`` with one entry per missin
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
@@ -84,11 +85,11 @@ class StreamedForm:
         }
 
     def upload(self) -> uploads.Upload | None:
-        """The file part as one blob (at most ``file_limit`` bytes), or None when there was none."""
+        """The file part (at most ``file_limit`` bytes, still in its spool), or None when there was none."""
         if self.file is None:
             return None
-        self.file.seek(0)
-        return uploads.Upload(self.file_type, self.file.read(), self._hash.hexdigest(), self.filename)
+        return uploads.Upload(self.file_type, self.file, self.file_size,
+                              self._hash.hexdigest(), self.filename)
 
     def close(self) -> None:
         if self.file is not None:
@@ -212,11 +213,13 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-async def _read_parts(call: Call, allowed: frozenset[str]) -> tuple[uploads.Upload | None, dict[str, str]]:
+@contextlib.asynccontextmanager
+async def _parts(call: Call, allowed: frozenset[str]) -> AsyncIterator[tuple[uploads.Upload | None, dict[str, str]]]:
+    """The file part (its spool open until the block ends) and the small fields."""
     auth.require_provisioned(call.partner)
     form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, allowed)
     try:
-        return form.upload(), form.fields
+        yield form.upload(), form.fields
     finally:
         form.close()
 
@@ -226,27 +229,28 @@ def _missing_file() -> FieldError:
 
 
 async def upload_form(call: Call) -> Response:
-    upload, _ = await _read_parts(call, FORM_PARTS)
-    if upload is None:
-        raise ValidationFailed([_missing_file()])
-    spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
-    with call.rt.store.tx():
-        result = uploads.store_form(call.rt, call.partner, spv_slug, person_id, upload)
+    async with _parts(call, FORM_PARTS) as (upload, _):
+        if upload is None:
+            raise ValidationFailed([_missing_file()])
+        spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
+        with call.rt.store.tx():
+            result = uploads.store_form(call.rt, call.partner, spv_slug, person_id, upload)
     return json_response(dump(result), 201)
 
 
 async def upload_funding(call: Call) -> Response:
-    upload, fields = await _read_parts(call, FUNDING_PARTS)
-    if "wireReference" in fields and "wire_reference" in fields:
-        raise InvalidRequest("send wireReference or its alias wire_reference, not both")
-    wire_reference = fields.get("wireReference", fields.get("wire_reference"))
-    amount, currency = fields.get("amount"), fields.get("currency")
-    if upload is None:
-        raise ValidationFailed([_missing_file(), *uploads.funding_field_errors(amount, currency, wire_reference)])
-    spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
-    with call.rt.store.tx():
-        result = uploads.store_funding(call.rt, call.partner, spv_slug, person_id, upload, amount, currency,
-                                       wire_reference)
+    async with _parts(call, FUNDING_PARTS) as (upload, fields):
+        if "wireReference" in fields and "wire_reference" in fields:
+            raise InvalidRequest("send wireReference or its alias wire_reference, not both")
+        wire_reference = fields.get("wireReference", fields.get("wire_reference"))
+        amount, currency = fields.get("amount"), fields.get("currency")
+        if upload is None:
+            raise ValidationFailed([_missing_file(), *uploads.funding_field_errors(amount, currency,
+                                                                                    wire_reference)])
+        spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
+        with call.rt.store.tx():
+            result = uploads.store_funding(call.rt, call.partner, spv_slug, person_id, upload, amount, currency,
+                                           wire_reference)
     return json_response(dump(result), 201)
 
 
