@@ -173,7 +173,9 @@ def http_load(opts: Options) -> list[Figure]:
           f"median of {opts.repeats} runs of {opts.seconds:g} s, each server fresh and warmed up first")
     figures: list[Figure] = []
     for endpoint in ENDPOINTS:
-        peers = {name: _wrk_peer(opts, wrk, name, endpoint) for name in endpoint.peers if name not in opts.skipped}
+        measured = {name: _wrk_peer(opts, wrk, name, endpoint) for name in endpoint.peers
+                    if name not in opts.skipped}
+        peers = {name: result for name, (result, _) in measured.items()}
         reference = peers.get(endpoint.reference)
         target_rate = reference.rate * endpoint.share if reference else None
         saturated, saturated_cpu = _wrk_group(opts, wrk, endpoint, None)
@@ -187,11 +189,13 @@ def http_load(opts: Options) -> list[Figure]:
             target, met, ratio = "-" if not endpoint.reference else f"vs {endpoint.reference} (did not run)", None, "-"
         figures += [
             Figure(f"{endpoint.label}: throughput",
-                   f"{saturated.rate:,.0f} req/s (CPU {saturated_cpu:.0%})" + _errors(saturated), target, met,
+                   f"{saturated.rate:,.0f} req/s ({_cpu_per_request(saturated, saturated_cpu)})" + _errors(saturated),
+                   target, met,
                    round(saturated.rate, 1), "req/s",
                    {**_wrk_detail(saturated), "mock_cpu_share": round(saturated_cpu, 3),
                     "peers": {name: _wrk_detail(r) for name, r in peers.items()}},
-                   peers={name: f"{r.rate:,.0f} req/s" + _errors(r) for name, r in peers.items()}, ratio=ratio),
+                   peers={name: f"{r.rate:,.0f} req/s ({_cpu_per_request(r, share)})" + _errors(r)
+                          for name, (r, share) in measured.items()}, ratio=ratio),
             Figure(f"{endpoint.label}: p50 / p99, saturated", f"{saturated.p50_ms:.1f} / {saturated.p99_ms:.1f} ms",
                    f"p99 < {P99_MS:g} ms", saturated.p99_ms < P99_MS, round(saturated.p99_ms, 2), "ms",
                    peers={name: f"{r.p50_ms:.1f} / {r.p99_ms:.1f} ms" for name, r in peers.items()},
@@ -205,7 +209,12 @@ def http_load(opts: Options) -> list[Figure]:
     return figures
 
 
-def _wrk_peer(opts: Options, wrk: str, name: str, endpoint: Endpoint) -> WrkResult:
+def _cpu_per_request(result: WrkResult, cpu_share: float) -> str:
+    """The server's CPU time per answered request: what load from other processes changes least."""
+    return f"CPU {cpu_share / result.rate * 1e6:,.0f} us/req" if result.rate else "no answers"
+
+
+def _wrk_peer(opts: Options, wrk: str, name: str, endpoint: Endpoint) -> tuple[WrkResult, float]:
     """A fresh peer, a 3 s warm-up (the JVM compiles its hot path meanwhile), then the measured runs."""
     with running_peer(name, opts.log_dir) as peer:
         env = {"BENCH_MODE": endpoint.mode, "BENCH_TOKEN": "bench", "BENCH_SLUG": "svr_bench000001"}
@@ -217,11 +226,11 @@ def _wrk_peer(opts: Options, wrk: str, name: str, endpoint: Endpoint) -> WrkResu
             runs.append(run_wrk(wrk, peer.url, {**env, "BENCH_RUN": f"run{repeat}"}, seconds=opts.seconds,
                                 connections=opts.connections, threads=opts.threads))
             shares.append((cpu_seconds(peer.pid) - cpu_before) / runs[-1].duration_s)
-        result = WrkResult.median(runs)
+        result, share = WrkResult.median(runs), statistics.median(shares)
     print(f"  {endpoint.label} on {name}: {result.rate:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 "
-          f"{result.p99_ms:.1f} ms, on CPU {statistics.median(shares):.0%}"
+          f"{result.p99_ms:.1f} ms, on CPU {share:.0%} ({_cpu_per_request(result, share)})"
           + (f", errors {result.errors}" if result.error_count else ""))
-    return result
+    return result, share
 
 
 def _wrk_group(opts: Options, wrk: str, endpoint: Endpoint, paced_rate: float | None) -> tuple[WrkResult, float]:
@@ -259,7 +268,7 @@ def _wrk_group(opts: Options, wrk: str, endpoint: Endpoint, paced_rate: float | 
         errors = {k: v for k, v in result.errors.items() if v}
         print(f"  {endpoint.label} {mode}: {result.rate:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p90 "
               f"{result.p90_ms:.1f} ms, p99 {result.p99_ms:.1f} ms, max {result.max_ms:.1f} ms, mock on CPU "
-              f"{cpu_share:.0%}" + (f", errors {errors}" if errors else ""))
+              f"{cpu_share:.0%} ({_cpu_per_request(result, cpu_share)})" + (f", errors {errors}" if errors else ""))
         if len(runs) > 1:
             print("    runs: " + "; ".join(f"{r.rate:,.0f} req/s p99 {r.p99_ms:.1f} ms" for r in runs))
         return result, cpu_share

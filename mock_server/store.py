@@ -124,6 +124,7 @@ class Store:
         self._depth = 0
         self._job_listeners: list[Callable[[str], None]] = []
         self._lanes_added: set[str] = set()
+        self._secrets: dict[str, str] = {}  # committed secrets: every authenticated request needs one
 
     def on_jobs_added(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(lane)`` once a write that added jobs to ``lane`` is committed."""
@@ -187,20 +188,26 @@ class Store:
         return row["value"] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
+        self._secrets.pop(key, None)
         self.run("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                  key, value)
 
     def clear_meta(self, keep: list[str]) -> None:
-        """Drop every ``meta`` entry but those named in ``keep``."""
+        """Drop every ``meta`` entry but those named in ``keep`` (secrets among them are made anew on next use)."""
+        self._secrets.clear()
         self.run(f"DELETE FROM meta WHERE key NOT IN ({', '.join('?' * len(keep))})", *keep)
 
     def secret(self, key: str) -> str:
         """A per-instance secret kept in ``meta``; made on first use from the OS's randomness, never from the
         seeded id stream, so credentials stay unguessable and issuing one never shifts the ids that follow."""
+        if key in self._secrets:
+            return self._secrets[key]
         value = self.get_meta(key)
         if value is None:
             value = secrets.token_hex(32)
             self.set_meta(key, value)
+        elif not self.conn.in_transaction:  # committed, so no rollback can take it back
+            self._secrets[key] = value
         return value
 
     def blob(self, table: str, column: str, rowid: int, *, readonly: bool = True) -> sqlite3.Blob:
@@ -211,6 +218,7 @@ class Store:
     def wipe(self, keep: tuple[str, ...] = ()) -> None:
         """Delete every row of every table except those named in ``keep``."""
         tables = [r["name"] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        self._secrets.clear()
         with self.tx():
             for table in tables:
                 if table not in keep and not table.startswith("sqlite_"):

@@ -68,7 +68,8 @@ def serve(**options: object) -> None:
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
     # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py).
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
-                log_level="warning", timeout_graceful_shutdown=5, loop="asyncio", http=protocol_class(settings))
+                log_level="warning", access_log=False, timeout_graceful_shutdown=5, loop="asyncio",
+                http=protocol_class(settings))
 
 
 def exposure_warning(host: str) -> str:

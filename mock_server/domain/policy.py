@@ -6,6 +6,7 @@ The policy is read when a request is created or a funding receipt lands, and sch
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -59,7 +60,13 @@ def parse(text: str) -> AdminPolicy:
 
 def current(rt: Runtime) -> AdminPolicy:
     raw = rt.store.get_meta(_KEY)
-    return AdminPolicy.model_validate_json(raw) if raw else PRESETS["manual"]
+    return _stored(raw) if raw else PRESETS["manual"]
+
+
+@functools.lru_cache(maxsize=16)
+def _stored(raw: str) -> AdminPolicy:
+    """The policy kept in ``meta``, parsed once per distinct text (each SPV create and funding upload reads it)."""
+    return AdminPolicy.model_validate_json(raw)
 
 
 def set_policy(rt: Runtime, policy: AdminPolicy) -> AdminPolicy:

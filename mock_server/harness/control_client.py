@@ -70,7 +70,8 @@ class ControlClient:
         if http is None and transport is not None:
             import httpx
 
-            http = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+            http = httpx.Client(base_url=self.base_url, timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT),
+                                transport=transport)
             self._owned = True
         else:
             self._owned = http is None
@@ -192,20 +193,24 @@ class ControlClient:
               timeout: float | None = None) -> JSON:
         target = f"{path}?{urlencode(params)}" if params else path
         body = None if json is None else jsonlib.dumps(json).encode()
-        send = self._send_stdlib if self._http is None else self._send_httpx
-        status, reason, content = send(method, target, body, timeout or self._timeout)
+        if self._http is None:
+            status, reason, content = self._send_stdlib(method, target, body, timeout or self._timeout)
+        else:
+            status, reason, content = self._send_httpx(method, target, body, timeout)
         if 200 <= status < 300:
             return _json_object(method, path, status, content)
         raise ControlRefused(status, _envelope(status, reason, content))
 
-    def _send_httpx(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
+    def _send_httpx(self, method: str, target: str, body: bytes | None, timeout: float | None,
+                    ) -> tuple[int, str, bytes]:
+        """Through the given httpx client, with its own timeout unless the call has one."""
         import httpx
 
         assert self._http is not None
         headers = {"Content-Type": "application/json"} if body is not None else {}
+        extra: JSON = {"timeout": httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT)} if timeout is not None else {}
         try:
-            response = self._http.request(method, target, content=body, headers=headers,
-                                          timeout=httpx.Timeout(timeout, connect=_CONNECT_TIMEOUT))
+            response = self._http.request(method, target, content=body, headers=headers, **extra)
         except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
             raise MockUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
         except httpx.TransportError as exc:

@@ -52,8 +52,15 @@ async def read_json(request: Request, limit: int) -> Any:
         raise InvalidRequest(f"malformed JSON: nested deeper than {MAX_DEPTH} levels") from exc
     except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
         raise InvalidRequest(f"malformed JSON: {exc}") from exc
-    _check_plain(data)
+    if not _plain_for_sure(raw):
+        _check_plain(data)
     return data
+
+
+def _plain_for_sure(raw: bytes) -> bool:
+    """True when the text alone rules out what ``_check_plain`` looks for (the common case, at C speed): ASCII
+    without escapes holds no surrogate, and fewer brackets than ``MAX_DEPTH`` cannot nest that deep."""
+    return raw.isascii() and b"\\u" not in raw and raw.count(b"[") + raw.count(b"{") < MAX_DEPTH
 
 
 def int_query(raw: str | None, name: str, default: int, low: int, high: int) -> int:
