@@ -13,7 +13,7 @@ Errors::
     ├── MockUnreachable    no connection (not running, wrong URL) or no answer in time
     └── ControlRefused     a non-2xx answer; carries status and the Zest error envelope
 
-On its own it talks through the standard library's ``http.client`` (one keep-alive connection), so a CLI call
+On its own it talks through the standard library's ``http.client`` (a keep-alive connection per thread), so a CLI call
 imports no HTTP library; given an ``httpx.Client`` (``http=``, e.g. a TestClient) or an httpx transport
 (``transport=``) it goes through httpx instead.
 """
@@ -21,6 +21,7 @@ imports no HTTP library; given an ``httpx.Client`` (``http=``, e.g. a TestClient
 from __future__ import annotations
 
 import json as jsonlib
+import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -76,7 +77,9 @@ class ControlClient:
         else:
             self._owned = http is None
         self._http = http
-        self._conn: http.client.HTTPConnection | None = None
+        self._local = threading.local()  # this thread's connection: http.client connections are not shareable
+        self._opened: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
 
     def __enter__(self) -> ControlClient:
         return self
@@ -85,7 +88,10 @@ class ControlClient:
         self.close()
 
     def close(self) -> None:
-        self._drop_connection()
+        with self._lock:
+            opened, self._opened = self._opened, []
+        for conn in opened:
+            conn.close()
         if self._owned and self._http is not None:
             self._http.close()
 
@@ -224,30 +230,37 @@ class ControlClient:
         url = urlsplit(self.base_url)
         headers = {"Content-Type": "application/json"} if body is not None else {}
         while True:
-            reused = self._conn is not None  # a kept-alive connection the server may have closed meanwhile
+            conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+            reused = conn is not None  # a kept-alive connection the server may have closed meanwhile
             try:
-                if self._conn is None:
+                if conn is None:
                     kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-                    self._conn = kind(url.hostname or "localhost", url.port, timeout=_CONNECT_TIMEOUT)
-                    self._conn.connect()  # within the connect timeout; then the call's own timeout for the answer
-                assert self._conn.sock is not None
-                self._conn.sock.settimeout(timeout)
-                self._conn.request(method, url.path + target, body=body, headers=headers)
-                response = self._conn.getresponse()
+                    conn = self._local.conn = kind(url.hostname or "localhost", url.port, timeout=_CONNECT_TIMEOUT)
+                    with self._lock:
+                        self._opened.append(conn)
+                    conn.connect()  # within the connect timeout; then the call's own timeout for the answer
+                assert conn.sock is not None
+                conn.sock.settimeout(timeout)
+                conn.request(method, url.path + target, body=body, headers=headers)
+                response = conn.getresponse()
                 return response.status, response.reason, response.read()
             except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
-                self._drop_connection()
+                self._drop(conn)
                 if not reused:
                     raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
             except (OSError, http.client.HTTPException) as exc:
-                self._drop_connection()
+                self._drop(conn)
                 reason = "timed out" if isinstance(exc, socket.timeout) else str(exc) or type(exc).__name__
                 raise MockUnreachable(self.base_url, reason) from exc
 
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+    def _drop(self, conn: http.client.HTTPConnection | None) -> None:
+        """Close this thread's connection after a failure; the next call opens a fresh one."""
+        self._local.conn = None
+        if conn is not None:
+            conn.close()
+            with self._lock:
+                if conn in self._opened:
+                    self._opened.remove(conn)
 
     # fault rules on the partner API (used by the pytest plugin's users)
     def add_fault(self, rule: JSON) -> JSON:
