@@ -156,14 +156,13 @@ class Endpoint:
     peers: tuple[str, ...]  # the peers measured on the same request
     reference: str  # the peer whose throughput the target is a share of ("" when the figure has no target)
     share: float
-    fallback_rate: int  # paced load offers the target rate; this one when the reference peer did not run
 
 
 P99_MS = 25.0
 ENDPOINTS = (
-    Endpoint("get_spv", "GET /v1/spv-requests/{slug}", ("Prism", "WireMock", "bare ASGI"), "WireMock", 1.0, 3000),
-    Endpoint("post_investor", "POST /v1/investors (1 row)", ("WireMock", "bare ASGI"), "WireMock", 0.5, 1500),
-    Endpoint("post_spv", "POST /v1/spv-requests", (), "", 0.0, 1500),
+    Endpoint("get_spv", "GET /v1/spv-requests/{slug}", ("Prism", "WireMock", "bare ASGI"), "WireMock", 1.0),
+    Endpoint("post_investor", "POST /v1/investors (1 row)", ("WireMock", "bare ASGI"), "WireMock", 0.5),
+    Endpoint("post_spv", "POST /v1/spv-requests", (), "", 0.0),
 )
 
 
@@ -179,7 +178,8 @@ def http_load(opts: Options) -> list[Figure]:
         reference = peers.get(endpoint.reference)
         target_rate = reference.rate * endpoint.share if reference else None
         saturated, saturated_cpu = _wrk_group(opts, wrk, endpoint, None)
-        paced, paced_cpu = _wrk_group(opts, wrk, endpoint, target_rate or endpoint.fallback_rate)
+        # Paced: the rate the target asks for (half the mock's own saturated rate when there is no target).
+        paced, paced_cpu = _wrk_group(opts, wrk, endpoint, target_rate or saturated.rate / 2)
         if reference and target_rate:
             share = "" if endpoint.share == 1 else f"{endpoint.share:g} x "
             target = f">= {share}{endpoint.reference} ({target_rate:,.0f} req/s)"

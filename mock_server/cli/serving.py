@@ -5,6 +5,7 @@ What a command needs beyond click and the settings is imported inside it (see ``
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 from pathlib import Path
 
@@ -37,26 +38,16 @@ from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, S
               help="Refuse an assertion whose jti was already exchanged while it is still valid (off by default).")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
-    import uvicorn
-
-    from mock_server.app import create_app
-    from mock_server.control.guard import is_loopback
-    from mock_server.domain import policy
-    from mock_server.harness.scenarios import ScenarioError, load_scenario
-    from mock_server.http.limits import protocol_class
-
-    if isinstance(options.get("audience"), str):
-        options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
+    gc.disable()  # imports allocate what lives as long as the process: no collector passes over them
     try:
-        settings = Settings.from_env(**options)
-        if settings.admin_policy:
-            policy.parse(settings.admin_policy)
-        if settings.scenario:
-            load_scenario(settings.scenario)
-    except ScenarioError as exc:
-        raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
+        settings = _settings(options)
+        import uvicorn
+
+        from mock_server.app import create_app
+        from mock_server.control.guard import is_loopback
+        from mock_server.http.limits import protocol_class
+    finally:
+        gc.enable()
 
     bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
     aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
@@ -70,6 +61,26 @@ def serve(**options: object) -> None:
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=5, loop="asyncio",
                 http=protocol_class(settings))
+
+
+def _settings(options: dict[str, object]) -> Settings:
+    """The instance's settings from the flags, with the admin policy and the scenario checked before serving."""
+    from mock_server.domain import policy
+    from mock_server.harness.scenarios import ScenarioError, load_scenario
+
+    if isinstance(options.get("audience"), str):
+        options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
+    try:
+        settings = Settings.from_env(**options)
+        if settings.admin_policy:
+            policy.parse(settings.admin_policy)
+        if settings.scenario:
+            load_scenario(settings.scenario)
+    except ScenarioError as exc:
+        raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    return settings
 
 
 def exposure_warning(host: str) -> str:
