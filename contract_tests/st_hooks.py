@@ -24,10 +24,3 @@ FILES = {
 for _media_type, _data in FILES.items():
     schemathesis.openapi.media_type(_media_type, st.just(_data))
 
-
-def media_type_of(data: bytes) -> str | None:
-    """The accepted upload type ``data`` is a file of, by its signature, as a client labels a file it sends."""
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    signatures = {b"%PDF-": "application/pdf", b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
-    return next((media_type for magic, media_type in signatures.items() if data.startswith(magic)), None)

@@ -13,8 +13,8 @@ from starlette.testclient import TestClient
 from support import DEV, now, runtime, settings
 
 from mock_server.app import create_app
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.domain.auth import GRANT_TYPE
-from mock_server.domain.partners import dev_partner_private_key
 
 AUD = "http://localhost:8080"
 # Years before any wall clock running this suite: an assertion judged here can only fit the simulated clock.

@@ -14,9 +14,9 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 from support import DEV, bearer, now, runtime
 
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.domain import partners
 from mock_server.domain.auth import GRANT_TYPE
-from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.assertions import mint_assertion
 
 AUD = "http://localhost:8080"

@@ -15,7 +15,7 @@ from support import DEV, PDF, PNG, START, approved_spv, create_spv_request, live
 
 from mock_server.app import create_app
 from mock_server.cli import Duration, main
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.control_client import ControlClient, ControlError, ControlRefused, MockUnreachable
 
 FUNDING = {"amount": "50000.00", "currency": "USD", "wireReference": "ACME-WIRE-1"}

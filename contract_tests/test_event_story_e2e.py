@@ -12,7 +12,7 @@ from receiver import Receiver, verify
 from support import SAMPLE_ATTRIBUTES, live_server, settings
 
 from mock_server.app import create_app
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.webhooks.events import EVENT_TYPES
 
 SECRET = "whsec_" + "cd" * 32

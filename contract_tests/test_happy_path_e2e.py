@@ -9,7 +9,7 @@ from partner_client import PartnerClient, ZestApiError
 from support import SAMPLE_ATTRIBUTES, events, live_server, settings
 
 from mock_server.app import create_app
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 

@@ -24,7 +24,7 @@ from mock_server.cli import main
 from mock_server.harness.expectations import Evidence, judge
 from mock_server.harness.junit import CaseResult
 from mock_server.harness.runner import RunReport, run_scenario
-from mock_server.harness.scenarios import library_names, load_scenario
+from mock_server.scenarios.model import library_names, load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTNERS = ROOT / "examples" / "partner"

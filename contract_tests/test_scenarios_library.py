@@ -14,8 +14,7 @@ from support import bearer, create_spv_request, runtime, settings
 
 from mock_server import app as app_module
 from mock_server.cli import main
-from mock_server.control import scenarios as scenario_routes
-from mock_server.harness.scenarios import (
+from mock_server.scenarios.model import (
     EXPECTATIONS,
     ScenarioError,
     list_scenarios,
@@ -38,10 +37,7 @@ VALID = "name: {name}\ndescription: A scenario written for a test.\n"
 
 
 @pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Starlette:
-    operations = app_module.all_operations()
-    if not any(op.operation_id == "loadScenario" for op in operations):  # until app.py wires the routes
-        monkeypatch.setattr(app_module, "all_operations", lambda: [*operations, *scenario_routes.OPERATIONS])
+def app() -> Starlette:
     return app_module.create_app(settings())
 
 

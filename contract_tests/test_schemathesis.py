@@ -35,7 +35,7 @@ from starlette.testclient import TestClient
 from support import DEV, bearer, settings
 
 from mock_server.app import create_app
-from mock_server.domain.partners import dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.assertions import mint_assertion
 from mock_server.harness.st_support import (
     PARAMETERS,

@@ -1,4 +1,8 @@
-"""``create_app(settings)``: the one place that wires settings, runtime, routes, error rendering and lifespan."""
+"""``create_app(settings)``: the one place that wires settings, runtime, routes, error rendering and lifespan.
+
+``create_app`` and ``partner_document`` are the server's public entry points (the harness serves mocks in process
+with the first, then talks HTTP; conformance judges other servers by the second).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -18,16 +23,16 @@ from mock_server.control import admin, clock, console, faults, journal, scenario
 from mock_server.control.guard import ControlPlaneGuard
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
-from mock_server.domain import policy
-from mock_server.domain.scenario_setup import apply_at_start
+from mock_server.domain import idempotency, partners, policy
 from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestError, error_response
-from mock_server.harness.scenarios import load_scenario
-from mock_server.http import assets, auth, contracts, files, investors, spv_requests, system, uploads
+from mock_server.http import assets, registry
 from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import Documents, build_document
 from mock_server.runtime import Runtime
+from mock_server.scenarios.model import load_scenario
+from mock_server.scenarios.setup import apply_at_start
 from mock_server.settings import Settings
 
 log = logging.getLogger("zest_mock")
@@ -35,9 +40,7 @@ log = logging.getLogger("zest_mock")
 
 def all_operations() -> list[Operation]:
     return [
-        *system.OPERATIONS, *auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS,
-        *investors.OPERATIONS, *uploads.OPERATIONS, *files.OPERATIONS, *admin.OPERATIONS,
-        *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
+        *registry.OPERATIONS, *admin.OPERATIONS, *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
         *state.OPERATIONS, *journal.OPERATIONS, *scenarios.OPERATIONS, *console.OPERATIONS, *assets.OPERATIONS,
     ]
 
@@ -45,6 +48,8 @@ def all_operations() -> list[Operation]:
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     rt = Runtime.build(settings)
+    idempotency.clear_in_flight(rt.store)  # after a restart nothing is in flight any more
+    partners.ensure_dev_partner(rt.store, rt.clock, settings.webhook_url, settings.webhook_secret)
     register_jobs(rt)
     if settings.admin_policy:
         policy.set_policy(rt, policy.parse(settings.admin_policy))
@@ -72,16 +77,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     app.state.rt = rt
     app.state.openapi = Documents({
-        "partner": lambda: build_document(
-            operations, plane="partner", title="Zest Partner API (zest-mock)", version=__version__,
-            description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow],
-        ),
+        "partner": lambda: _partner_document(operations),
         "control": lambda: build_document(
             operations, plane="control", title="zest-mock control plane", version=__version__,
             description="Test-only endpoints under /_mock: admin actions, clock, webhooks, faults, state.",
         ),
     })
     return app
+
+
+def partner_document() -> dict[str, Any]:
+    """The document a mock serves at ``/openapi.json``, without serving one (conformance judges other servers by it)."""
+    return _partner_document(all_operations())
+
+
+def _partner_document(operations: list[Operation]) -> dict[str, Any]:
+    return build_document(operations, plane="partner", title="Zest Partner API (zest-mock)", version=__version__,
+                          description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow])
 
 
 def register_jobs(rt: Runtime) -> None:

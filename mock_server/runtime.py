@@ -1,4 +1,8 @@
-"""The runtime of one mock instance: settings, store, clock, ids, contracts, scheduler and webhook dispatcher."""
+"""The runtime of one mock instance: settings, store, clock, ids, contracts, scheduler and webhook dispatcher.
+
+It is the engine the domain runs on, so it imports nothing from ``domain/`` (``app.create_app`` brings the domain's
+start-up state in: the dev partner, no write left in flight).
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,7 @@ import gc
 from dataclasses import dataclass
 
 from mock_server.clock import Clock, format_instant, parse_instant
-from mock_server.domain import idempotency, partners
-from mock_server.domain.contracts import ContractRegistry
+from mock_server.contracts import ContractRegistry
 from mock_server.ids import IdGenerator
 from mock_server.scheduler import CLOCK_META_KEY, Scheduler
 from mock_server.settings import Settings
@@ -40,8 +43,6 @@ class Runtime:
         scheduler = Scheduler(store, clock, settings.webhook_lane_concurrency)
         rt = cls(settings, store, clock, ids, ContractRegistry.load(), scheduler,
                  Dispatcher(store, clock, ids, settings, scheduler))
-        idempotency.clear_in_flight(store)
-        partners.ensure_dev_partner(store, clock, settings.webhook_url, settings.webhook_secret)
         return rt
 
     def remember_clock(self) -> None:

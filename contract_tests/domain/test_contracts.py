@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from mock_server.domain.contracts import ContractRegistry, materialise_share_classes, share_class_slug
+from mock_server.contracts import ContractRegistry, materialise_share_classes, share_class_slug
 from mock_server.errors import NotFound, ValidationFailed
 
 V = "1.0.0"

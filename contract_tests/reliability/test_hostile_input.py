@@ -53,8 +53,8 @@ from starlette.testclient import TestClient
 from support import DEV, PDF, bearer, create_spv_request, now, settings, subscription
 
 from mock_server.app import create_app
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.domain.auth import GRANT_TYPE
-from mock_server.domain.partners import dev_partner_private_key
 from mock_server.harness.st_support import (
     narrowed_checks,
     operation_id,

@@ -57,7 +57,7 @@ def scenario() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON instead of lines.")
 def scenario_list(as_json: bool) -> None:
     """Every shipped scenario, with what it proves in one line."""
-    from mock_server.harness.scenarios import ScenarioError, list_scenarios
+    from mock_server.scenarios.model import ScenarioError, list_scenarios
 
     try:
         library = list_scenarios()
@@ -76,7 +76,7 @@ def scenario_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the scenario as a JSON document instead of lines.")
 def scenario_show(name_or_file: str, as_json: bool) -> None:
     """Explain the scenario NAME (or a scenario FILE): set-up, timeline and expectations."""
-    from mock_server.harness.scenarios import ScenarioError, load_scenario
+    from mock_server.scenarios.model import ScenarioError, load_scenario
 
     try:
         loaded = load_scenario(name_or_file)
@@ -100,7 +100,7 @@ def _first_sentence(text: str) -> str:
 
 
 def _scenario_lines(doc: JSON) -> list[str]:
-    from mock_server.harness.scenarios import EXPECTATION_SUMMARIES, format_duration
+    from mock_server.scenarios.model import EXPECTATION_SUMMARIES, format_duration
 
     lines = [f"{doc['name']} (seed {doc['seed']}, clock {doc['clock']})", *textwrap.wrap(doc["description"], 100), ""]
     if doc.get("policy"):
@@ -142,7 +142,7 @@ def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path |
     """
     from mock_server.harness.report_html import write_html
     from mock_server.harness.runner import run_scenario
-    from mock_server.harness.scenarios import ScenarioError
+    from mock_server.scenarios.model import ScenarioError
     try:
         report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s)
     except ScenarioError as exc:

@@ -66,7 +66,7 @@ def serve(**options: object) -> None:
 def _settings(options: dict[str, object]) -> Settings:
     """The instance's settings from the flags, with the admin policy and the scenario checked before serving."""
     from mock_server.domain import policy
-    from mock_server.harness.scenarios import ScenarioError, load_scenario
+    from mock_server.scenarios.model import ScenarioError, load_scenario
 
     if isinstance(options.get("audience"), str):
         options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
@@ -102,7 +102,7 @@ def token(base_url: str, client_id: str, private_key_file: Path | None, audience
     """Print a bearer token, obtained by the real JWT-bearer exchange."""
     import httpx
 
-    from mock_server.domain.partners import dev_partner_private_key
+    from mock_server.dev_partner import dev_partner_private_key
     from mock_server.harness.assertions import fetch_token
 
     key = private_key_file.read_text() if private_key_file else dev_partner_private_key()

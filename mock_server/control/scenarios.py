@@ -13,12 +13,12 @@ from starlette.responses import Response
 from mock_server.clock import format_instant
 from mock_server.domain import partners, processed
 from mock_server.domain.partners import DEV_CLIENT_ID
-from mock_server.domain.scenario_setup import apply_scenario
 from mock_server.errors import FieldError, InternalError, NotFound, ValidationFailed
-from mock_server.harness import scenarios
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.scenarios import model as scenarios
+from mock_server.scenarios.setup import apply_scenario
 from mock_server.store import Row
 from mock_server.validation import parse_model
 

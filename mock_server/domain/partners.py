@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
 
 from mock_server.clock import Clock, format_instant
+from mock_server.dev_partner import DEV_PARTNER_DIR
 from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.ids import IdGenerator
 from mock_server.settings import DEV_CLIENT_ID
 from mock_server.store import Row, Store
-
-DEV_PARTNER_DIR = resources.files("mock_server") / "data" / "dev_partner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +36,6 @@ class Partner:
 class NewPartner:
     partner: Partner
     private_key_pem: str | None
-
-
-def dev_partner_private_key() -> str:
-    """The shipped private key of the dev partner (also in ``fixtures/``)."""
-    return (DEV_PARTNER_DIR / "ed25519-private.pem").read_text()
 
 
 def ensure_dev_partner(store: Store, clock: Clock, webhook_url: str | None, webhook_secret: str | None) -> Partner:

@@ -8,7 +8,7 @@ import uuid
 import httpx
 import jwt
 
-from mock_server.domain.auth import GRANT_TYPE
+GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"  # RFC 7523, as a partner sends it (not the server's copy)
 
 
 def mint_assertion(

@@ -27,13 +27,13 @@ from typing import Any
 
 import httpx
 
-from mock_server import __version__
 from mock_server.clock import parse_instant
-from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
 from mock_server.harness.contract_exceptions import AppliedException, apply_exceptions
 from mock_server.harness.control_client import ControlClient, ControlError
 from mock_server.harness.junit import CaseResult, summary_line
+from mock_server.settings import DEV_CLIENT_ID
 
 INSTALL_HINT = "zest-mock conformance needs schemathesis: pip install 'zest-mock[conformance]'"
 CLASSNAME = "zest-mock conformance"
@@ -143,14 +143,10 @@ def default_budget(max_examples: int) -> int:
 
 
 def mock_document() -> dict[str, Any]:
-    """The mock's partner document, built from its operation declarations as ``create_app`` builds it."""
-    from mock_server.app import all_operations
-    from mock_server.models import InvestorCreateRow
-    from mock_server.openapi import build_document
+    """The mock's partner document, the one it serves at ``/openapi.json``."""
+    from mock_server.app import partner_document  # late: the app is only needed when no spec is given
 
-    return build_document(all_operations(), plane="partner", title="Zest Partner API (zest-mock)",
-                          version=__version__, description="The Zest Partner API as served by zest-mock.",
-                          extra_models=[InvestorCreateRow])
+    return partner_document()
 
 
 # ---- the target: mock or not, credentials, resources to aim at ----------------------------------------------------

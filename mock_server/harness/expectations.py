@@ -17,7 +17,7 @@ from typing import Any
 from mock_server.clock import parse_instant
 from mock_server.harness.control_client import JSON, ControlClient
 from mock_server.harness.junit import CaseResult
-from mock_server.harness.scenarios import Scenario
+from mock_server.scenarios.model import Scenario
 
 KEYED_WRITES = frozenset({"createSpvRequest", "bulkCreateInvestors", "createSubscriptions"})
 AFTER_COMMIT = ("error_after_commit", "drop_after_commit")

@@ -176,7 +176,7 @@ class ZestMockSession:
 def zest_mock_session(request: pytest.FixtureRequest,
                       tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZestMockSession]:
     """One mock for the session: the one at ``--zest-base-url``, or one served on a free loopback port."""
-    from mock_server.domain.partners import dev_partner_private_key
+    from mock_server.dev_partner import dev_partner_private_key
     from mock_server.harness.control_client import ControlClient
 
     config = request.config

@@ -31,12 +31,12 @@ import uvicorn
 
 from mock_server.app import create_app
 from mock_server.clock import format_instant, parse_instant
-from mock_server.domain.partners import DEV_CLIENT_ID, dev_partner_private_key
+from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.control_client import JSON, ControlClient, ControlError
 from mock_server.harness.expectations import Evidence, evaluate, fetch_evidence
 from mock_server.harness.junit import CaseResult, count, summary_line, write_junit
-from mock_server.harness.scenarios import Scenario, Step, load_scenario
-from mock_server.settings import Settings
+from mock_server.scenarios.model import Scenario, Step, load_scenario
+from mock_server.settings import DEV_CLIENT_ID, Settings
 
 DEFAULT_TIMEOUT = 300.0
 POLL_SECONDS = 0.02

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from mock_server.domain.contracts import ContractRegistry
+from mock_server.contracts import ContractRegistry
 from mock_server.http.bodies import json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param

@@ -8,17 +8,15 @@ and the same seed gives the same ids and the same fault decisions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mock_server.clock import format_instant
 from mock_server.domain import faults, partners, policy
 from mock_server.domain import state as domain_state
 from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.runtime import Runtime
+from mock_server.scenarios.model import Scenario
 from mock_server.webhooks.chaos import WebhookChaos, store_chaos
-
-if TYPE_CHECKING:
-    from mock_server.harness.scenarios import Scenario
 
 NAME_KEY, STARTED_KEY = "scenario_name", "scenario_started_at"
 

@@ -29,7 +29,8 @@ from pydantic import (
 
 from mock_server.domain.faults import FaultRule
 from mock_server.domain.policy import AdminPolicy
-from mock_server.harness.yaml_lines import Issue, Loc, field_path, line_of, read_yaml, shown, syntax_issue
+from mock_server.http.registry import partner_operation_ids
+from mock_server.scenarios.yaml_lines import Issue, Loc, field_path, line_of, read_yaml, shown, syntax_issue
 from mock_server.webhooks.chaos import WebhookChaos
 from mock_server.webhooks.events import EVENT_TYPES
 
@@ -445,7 +446,7 @@ def _timeline_problems(timeline: Any) -> list[tuple[Loc, str]]:
 
 def _fault_problems(rules: Any) -> list[tuple[Loc, str]]:
     problems: list[tuple[Loc, str]] = []
-    known = _partner_operation_ids()
+    known = partner_operation_ids()
     for index, rule in enumerate(rules if isinstance(rules, list) else ()):
         match = rule.get("match") if isinstance(rule, dict) else None
         operation_id = match.get("operationId") if isinstance(match, dict) else None
@@ -455,9 +456,3 @@ def _fault_problems(rules: Any) -> list[tuple[Loc, str]]:
             problems.append((("faults", index, "match", "operationId"),
                              f"no partner API operation is called {operation_id!r}{hint}"))
     return problems
-
-
-def _partner_operation_ids() -> list[str]:
-    from mock_server.app import all_operations  # late: the app wires the control route that imports this module
-
-    return [op.operation_id for op in all_operations() if op.plane == "partner"]

@@ -1,0 +1,6 @@
+"""Scenarios, on the server side: the model and its YAML loader (``model``, with ``yaml_lines`` for the line of
+every error) and applying a scenario to a running mock (``setup``).
+
+The control plane loads and applies them (``POST /_mock/scenarios...``, ``zest-mock serve --scenario``); the
+harness reads scenario files with ``model`` and drives the mock over HTTP.
+"""
