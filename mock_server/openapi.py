@@ -64,11 +64,11 @@ def _operation(op: Operation) -> dict[str, Any]:
         spec["description"] = op.description
     if op.secured:
         spec["security"] = [{"HTTPBearer": []}]
-    if op.params:
+    if op.parameters:
         spec["parameters"] = [
             {"name": p.name, "in": p.location, "required": p.required or p.location == "path", "schema": p.schema,
              **({"description": p.description} if p.description else {})}
-            for p in op.params
+            for p in op.parameters
         ]
     if op.body is not None:
         content: dict[str, Any] = {"schema": _ref(op.body.model)}

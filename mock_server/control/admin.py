@@ -11,6 +11,7 @@ from mock_server.domain import admin, policy, spv_requests, subscriptions
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.writes import Effect
 from mock_server.models import SpvRequestResponse, SubscriptionResult, dump
 from mock_server.validation import parse_model
 
@@ -25,28 +26,28 @@ class CompleteBody(BaseModel):
     emit: Literal["sync", "reconciler"] = "sync"
 
 
-async def approve(call: Call) -> Response:
-    with call.rt.store.tx():
-        result = spv_requests.approve(call.rt, call.request.path_params["slug"])
-    return json_response(dump(result))
+async def approve(call: Call) -> Effect:
+    slug = call.request.path_params["slug"]
+    return Effect(lambda: (200, dump(spv_requests.approve(call.rt, slug))))
 
 
-async def reject(call: Call) -> Response:
+async def reject(call: Call) -> Effect:
     body = parse_model(RejectBody, await read_json(call.request, 64 * 1024))
-    with call.rt.store.tx():
-        result = spv_requests.reject(call.rt, call.request.path_params["slug"], body.reason)
-    return json_response(dump(result))
+    slug = call.request.path_params["slug"]
+    return Effect(lambda: (200, dump(spv_requests.reject(call.rt, slug, body.reason))))
 
 
-async def complete(call: Call) -> Response:
+async def complete(call: Call) -> Effect:
     body = CompleteBody()
     if await call.request.body():
         body = parse_model(CompleteBody, await read_json(call.request, 64 * 1024))
-    with call.rt.store.tx():
-        slug = call.request.path_params["subscriptionSlug"]
+    slug = call.request.path_params["subscriptionSlug"]
+
+    def effect() -> tuple[int, object]:
         admin.complete_subscription(call.rt, slug, body.emit)
-        row = subscriptions.holder_by_slug(call.rt, slug)
-    return json_response(dump(subscriptions.to_result(row)))
+        return 200, dump(subscriptions.to_result(subscriptions.holder_by_slug(call.rt, slug)))
+
+    return Effect(effect)
 
 
 async def get_policy(call: Call) -> Response:
@@ -62,16 +63,17 @@ _SLUG = (Param("slug", "path", {"type": "string"}, True),)
 OPERATIONS = [
     Operation("POST", "/_mock/admin/spv-requests/{slug}/approve", "adminApproveSpvRequest", "Mock admin",
               "Approve a pending SPV request (materialises the SPV)", approve,
-              {200: Answer("Approved", SpvRequestResponse), **errors(404, 409)}, params=_SLUG, plane="control"),
+              {200: Answer("Approved", SpvRequestResponse), **errors(404, 409)}, params=_SLUG, plane="control",
+              transaction=True),
     Operation("POST", "/_mock/admin/spv-requests/{slug}/reject", "adminRejectSpvRequest", "Mock admin",
               "Reject a pending SPV request", reject,
               {200: Answer("Rejected", SpvRequestResponse), **errors(400, 404, 409)}, params=_SLUG,
-              body=Body("application/json", RejectBody), plane="control"),
+              body=Body("application/json", RejectBody), plane="control", transaction=True),
     Operation("POST", "/_mock/admin/subscriptions/{subscriptionSlug}/complete", "adminCompleteSubscription",
               "Mock admin", "Mark a funded subscription completed", complete,
               {200: Answer("Completed", SubscriptionResult), **errors(400, 404, 409)},
               params=(Param("subscriptionSlug", "path", {"type": "string"}, True),),
-              body=Body("application/json", CompleteBody), plane="control"),
+              body=Body("application/json", CompleteBody), plane="control", transaction=True),
     Operation("GET", "/_mock/admin/policy", "getAdminPolicy", "Mock admin", "The simulated admin's policy",
               get_policy, {200: Answer("The policy", policy.AdminPolicy)}, plane="control"),
     Operation("PUT", "/_mock/admin/policy", "setAdminPolicy", "Mock admin",

@@ -1,8 +1,8 @@
-"""Shared pieces of the operation declarations: error answers and header parameters."""
+"""Shared pieces of the operation declarations: the error answers."""
 
 from __future__ import annotations
 
-from mock_server.http.operations import Answer, Param
+from mock_server.http.operations import Answer
 from mock_server.models import PartnerErrorResponse
 
 _MEANINGS = {
@@ -18,8 +18,3 @@ _MEANINGS = {
 
 def errors(*statuses: int) -> dict[int, Answer]:
     return {s: Answer(_MEANINGS[s], PartnerErrorResponse) for s in statuses}
-
-
-def idempotency_key(required: bool) -> Param:
-    return Param("Idempotency-Key", "header", {"type": "string", "minLength": 1, "maxLength": 255}, required,
-                 "One key per logical request, reused on every retry (a v4 UUID is a good choice).")

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from starlette.responses import Response
-
-from mock_server.domain import auth, investors, subscriptions
+from mock_server.domain import investors, subscriptions
 from mock_server.http.bodies import read_json
-from mock_server.http.common import errors, idempotency_key
+from mock_server.http.common import errors
 from mock_server.http.fault_injection import row_fault_plan
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
-from mock_server.http.writes import run_write
+from mock_server.http.writes import Effect
 from mock_server.models import (
     InvestorBulkCreate,
     InvestorBulkResponse,
@@ -20,8 +18,7 @@ from mock_server.models import (
 from mock_server.validation import parse_model
 
 
-async def bulk_investors(call: Call) -> Response:
-    auth.require_provisioned(call.partner)
+async def bulk_investors(call: Call) -> Effect:
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
 
     state = call.request.scope.setdefault("state", {})
@@ -32,14 +29,13 @@ async def bulk_investors(call: Call) -> Response:
         state["rows"] = created.outcomes  # for the journal: how each row was answered
         return 200, dump(created.response)
 
-    response = run_write(call, data, effect, key_required=False)
-    if state.get("replayed"):
-        state["rows"] = investors.replayed(data["investors"], bytes(response.body))
-    return response
+    def replayed(body: bytes) -> None:
+        state["rows"] = investors.replayed(data["investors"], body)
+
+    return Effect(effect, data, on_replay=replayed)
 
 
-async def bulk_subscriptions(call: Call) -> Response:
-    auth.require_provisioned(call.partner)
+async def bulk_subscriptions(call: Call) -> Effect:
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
     spv_slug = call.request.path_params["spv_slug"]
 
@@ -47,7 +43,7 @@ async def bulk_subscriptions(call: Call) -> Response:
         body = parse_model(SubscriptionBulkCreate, data)
         return 201, dump(subscriptions.bulk_create(call.rt, call.partner, spv_slug, body))
 
-    return run_write(call, data, effect, key_required=False)
+    return Effect(effect, data)
 
 
 OPERATIONS = [
@@ -55,7 +51,8 @@ OPERATIONS = [
         "POST", "/v1/investors", "bulkCreateInvestors", "Investors", "Bulk create investors", bulk_investors,
         {200: Answer("Per-row results; a failing row never fails the batch", InvestorBulkResponse),
          **errors(400, 401, 403, 409)},
-        secured=True, params=(idempotency_key(False),), body=Body("application/json", InvestorBulkCreate),
+        secured=True, provisioned=True, idempotency="optional", transaction=True,
+        body=Body("application/json", InvestorBulkCreate),
         # The SPV slug cannot come from this response: the stateful run supplies an approved SPV's vehicle slug.
         links={200: {"CreateSubscriptions": {
             "operationId": "createSubscriptions",
@@ -66,9 +63,8 @@ OPERATIONS = [
         "POST", "/v1/spvs/{spv_slug}/subscriptions", "createSubscriptions", "Subscriptions",
         "Create subscriptions for one SPV", bulk_subscriptions,
         {201: Answer("Created, all rows pending", SubscriptionBulkResponse), **errors(400, 401, 403, 404, 409)},
-        secured=True,
-        params=(Param("spv_slug", "path", {"type": "string"}, True, "The vehicle slug of an approved SPV request"),
-                idempotency_key(False)),
+        secured=True, provisioned=True, idempotency="optional", transaction=True,
+        params=(Param("spv_slug", "path", {"type": "string"}, True, "The vehicle slug of an approved SPV request"),),
         body=Body("application/json", SubscriptionBulkCreate),
         links={201: {"UploadSubscriptionForm": {
             "operationId": "uploadSubscriptionForm",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from mock_server.domain import auth, spv_requests
+from mock_server.domain import spv_requests
 from mock_server.errors import InvalidRequest
 from mock_server.http.bodies import int_query, json_response, read_json
-from mock_server.http.common import errors, idempotency_key
+from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
-from mock_server.http.writes import run_write
+from mock_server.http.writes import Effect
 from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse, SpvRequestStatus, dump
 from mock_server.validation import parse_model
 
@@ -18,14 +18,13 @@ MAX_PAGE = 10**9  # keeps the SQL offset in range; declared as the parameter's m
 _SLUG = Param("slug", "path", {"type": "string"}, True, "SPV request slug, e.g. svr_a1b2c3")
 
 
-async def create(call: Call) -> Response:
-    auth.require_provisioned(call.partner)
+async def create(call: Call) -> Effect:
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
 
     def effect() -> tuple[int, object]:
         return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data)))
 
-    return run_write(call, data, effect, key_required=True)
+    return Effect(effect, data)
 
 
 async def list_requests(call: Call) -> Response:
@@ -43,10 +42,9 @@ async def get_request(call: Call) -> Response:
     return json_response(dump(spv_requests.get(call.rt, call.partner.client_id, call.request.path_params["slug"])))
 
 
-async def cancel(call: Call) -> Response:
-    with call.rt.store.tx():
-        result = spv_requests.cancel(call.rt, call.partner.client_id, call.request.path_params["slug"])
-    return json_response(dump(result))
+async def cancel(call: Call) -> Effect:
+    slug = call.request.path_params["slug"]
+    return Effect(lambda: (200, dump(spv_requests.cancel(call.rt, call.partner.client_id, slug))))
 
 
 OPERATIONS = [
@@ -63,7 +61,8 @@ OPERATIONS = [
     Operation(
         "POST", "/v1/spv-requests", "createSpvRequest", "SPV Requests", "Create an SPV request", create,
         {201: Answer("Created, pending review", SpvRequestResponse), **errors(400, 401, 403, 404, 409)},
-        secured=True, params=(idempotency_key(True),), body=Body("application/json", SpvRequestCreate),
+        secured=True, provisioned=True, idempotency="required", transaction=True,
+        body=Body("application/json", SpvRequestCreate),
         links={201: {
             "GetSpvRequest": {"operationId": "getSpvRequest", "parameters": {"slug": "$response.body#/spvRequestSlug"}},
             "CancelSpvRequest": {"operationId": "cancelSpvRequest",
@@ -77,5 +76,6 @@ OPERATIONS = [
     Operation(
         "DELETE", "/v1/spv-requests/{slug}", "cancelSpvRequest", "SPV Requests", "Cancel an SPV request", cancel,
         {200: Answer("Cancelled", SpvRequestResponse), **errors(401, 404, 409)}, secured=True, params=(_SLUG,),
+        transaction=True,
     ),
 ]

@@ -13,9 +13,8 @@ type). A missing part answers ``400 validation_error`` with one entry per missin
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from tempfile import SpooledTemporaryFile
 from typing import Any
 
@@ -24,13 +23,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import Response
 
-from mock_server.domain import auth, uploads
+from mock_server.domain import uploads
 from mock_server.errors import FieldError, InvalidRequest, PayloadTooLarge, ValidationFailed
-from mock_server.http.bodies import json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.writes import Effect, Run
 from mock_server.models import FormUploadResponse, FundingUploadResponse, PartnerErrorResponse, dump
 
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries, part headers and the small fields, on top of the file cap
@@ -213,33 +211,37 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-@contextlib.asynccontextmanager
-async def _parts(call: Call, allowed: frozenset[str]) -> AsyncIterator[tuple[uploads.Upload | None, dict[str, str]]]:
-    """The file part (its spool open until the block ends) and the small fields."""
-    auth.require_provisioned(call.partner)
-    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, allowed)
+def _effect(form: StreamedForm, prepare: Callable[[uploads.Upload | None, dict[str, str]], Run]) -> Effect:
+    """The effect ``prepare`` makes of the parts once it has judged them; the file's spool stays open until the
+    effect has run, and is closed at once when ``prepare`` refuses."""
     try:
-        yield form.upload(), form.fields
-    finally:
+        return Effect(prepare(form.upload(), form.fields), close=form.close)
+    except BaseException:
         form.close()
+        raise
 
 
 def _missing_file() -> FieldError:
     return FieldError("file", "required", "file is required: a part named file with a filename")
 
 
-async def upload_form(call: Call) -> Response:
-    async with _parts(call, FORM_PARTS) as (upload, _):
+async def upload_form(call: Call) -> Effect:
+    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FORM_PARTS)
+    spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
+
+    def prepare(upload: uploads.Upload | None, _: dict[str, str]) -> Run:
         if upload is None:
             raise ValidationFailed([_missing_file()])
-        spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
-        with call.rt.store.tx():
-            result = uploads.store_form(call.rt, call.partner, spv_slug, person_id, upload)
-    return json_response(dump(result), 201)
+        return lambda: (201, dump(uploads.store_form(call.rt, call.partner, spv_slug, person_id, upload)))
+
+    return _effect(form, prepare)
 
 
-async def upload_funding(call: Call) -> Response:
-    async with _parts(call, FUNDING_PARTS) as (upload, fields):
+async def upload_funding(call: Call) -> Effect:
+    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FUNDING_PARTS)
+    spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
+
+    def prepare(upload: uploads.Upload | None, fields: dict[str, str]) -> Run:
         if "wireReference" in fields and "wire_reference" in fields:
             raise InvalidRequest("send wireReference or its alias wire_reference, not both")
         wire_reference = fields.get("wireReference", fields.get("wire_reference"))
@@ -247,11 +249,10 @@ async def upload_funding(call: Call) -> Response:
         if upload is None:
             raise ValidationFailed([_missing_file(), *uploads.funding_field_errors(amount, currency,
                                                                                     wire_reference)])
-        spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
-        with call.rt.store.tx():
-            result = uploads.store_funding(call.rt, call.partner, spv_slug, person_id, upload, amount, currency,
-                                           wire_reference)
-    return json_response(dump(result), 201)
+        return lambda: (201, dump(uploads.store_funding(call.rt, call.partner, spv_slug, person_id, upload, amount,
+                                                        currency, wire_reference)))
+
+    return _effect(form, prepare)
 
 
 _PATH_PARAMS = (
@@ -281,7 +282,7 @@ OPERATIONS: list[Operation] = [
                     "with one `file` part, at most 10 MiB, PDF, JPEG, PNG or WEBP. Content-addressed (no "
                     "Idempotency-Key): re-sending identical bytes changes nothing. Emits "
                     "`signed_subscription_form.uploaded`.",
-        handler=upload_form, secured=True, params=_PATH_PARAMS,
+        handler=upload_form, secured=True, provisioned=True, transaction=True, params=_PATH_PARAMS,
         body=Body("multipart/form-data", Body_uploadSubscriptionForm, encoding=_ENCODING),
         answers=_answers(FormUploadResponse, "Bid is in a terminal status"),
         links={201: {"UploadFundingReceipt": {
@@ -295,7 +296,7 @@ OPERATIONS: list[Operation] = [
         description="Uploads a wire-transfer receipt with its funding metadata (`amount`, `currency`, "
                     "`wireReference`; `wire_reference` is accepted as an alias). The signed subscription form must "
                     "already be on record, otherwise 409. Emits `funding_receipt.uploaded`.",
-        handler=upload_funding, secured=True, params=_PATH_PARAMS,
+        handler=upload_funding, secured=True, provisioned=True, transaction=True, params=_PATH_PARAMS,
         body=Body("multipart/form-data", Body_uploadFundingReceipt, encoding=_ENCODING),
         answers=_answers(FundingUploadResponse, "Form not on record yet, or terminal status"),
     ),
