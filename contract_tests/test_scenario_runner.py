@@ -20,7 +20,9 @@ from types import ModuleType
 import pytest
 from click.testing import CliRunner
 
+from mock_server.app import partner_document
 from mock_server.cli import main
+from mock_server.harness import documents
 from mock_server.harness.expectations import Evidence, judge
 from mock_server.harness.junit import CaseResult
 from mock_server.harness.runner import RunReport, run_scenario
@@ -190,7 +192,8 @@ def _attempt(delivery: str, event: str, outcome: str, *, fault: str | None = Non
 
 def _judge(name: str, params: dict[str, object] | None = None, **evidence: object) -> CaseResult:
     base: dict[str, object] = {"client_id": "dev-partner", "requests": [], "attempts": [], "events": [], "dead": [],
-                               "processed": [], "started_at": "2026-05-07T12:00:00.000Z"}
+                               "processed": [], "started_at": "2026-05-07T12:00:00.000Z",
+                               "keyed_writes": documents.keyed_writes(partner_document())}
     return judge(name, params or {}, Evidence(**{**base, **evidence}), "unit")  # type: ignore[arg-type]
 
 

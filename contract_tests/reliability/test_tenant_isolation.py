@@ -1,6 +1,7 @@
 """Tenant isolation: partner B, registered through the control plane, cannot reach partner A's resources.
 
-Table-driven over every /v1 operation that addresses a resource: each of B's attempts on one of A's resources
+Table-driven over every /v1 operation that addresses a resource (the served document says which; a test fails
+when one has no probe): each of B's attempts on one of A's resources
 answers exactly what the same call on an id that never existed answers (404, same code, same detail but for the
 id), so B cannot even learn that A's resource exists; and afterwards A's resources, events and journal are as they
 were. Operations that address no resource (list, bulk onboarding, create with a reused Idempotency-Key, token
@@ -19,6 +20,9 @@ import pytest
 from receiver import Receiver, start_receiver, stop_receiver
 from starlette.testclient import TestClient
 from support import DEV, PDF, SAMPLE_ATTRIBUTES, approved_spv, create_spv_request, investor, subscription
+
+from mock_server.app import partner_document
+from mock_server.harness import documents
 
 B = "partner-b"
 SECRET_A, SECRET_B = "whsec_" + "a1" * 16, "whsec_" + "b2" * 16
@@ -66,6 +70,21 @@ PROBES: dict[str, Probe] = {
     "uploadFundingReceipt": Probe("POST", "/v1/spvs/{vehicle}/subscription/{person}/fundings", files=True,
                                   fields=FUNDING),
 }
+
+
+def operation_of(probe: Probe) -> str:
+    """The served operation a probe calls: the one whose method and path template match it."""
+    found = [op.operation_id for op in documents.operations(partner_document())
+             if op.method == probe.method and re.fullmatch(re.sub(r"\{\w+\}", "[^/]+", op.path), probe.path)]
+    assert len(found) == 1, f"{probe} matches {found}"
+    return found[0]
+
+
+def test_every_operation_that_addresses_a_resource_is_probed() -> None:
+    """Derived from the served document: each secured operation with a path parameter has a probe above."""
+    addressing = {op.operation_id for op in documents.operations(partner_document())
+                  if op.secured and op.path_parameters}
+    assert {operation_of(probe) for probe in PROBES.values()} == addressing
 
 
 def fill(value: Any, ids: dict[str, str]) -> Any:

@@ -10,8 +10,9 @@ missing or invalid credentials refused; an undeclared method answered 405.
 
 A mock (``GET /_mock/clock`` answers JSON with ``mode``) first gets an approved SPV, investors, subscriptions and
 pending SPV requests through its control plane, so positive cases reach 2xx. Any other server (a Zest
-environment) only gets reads and creates (GET operations and ``CREATES``) unless ``allow_writes``: cancels and
-uploads are skipped, and the probes for undeclared methods only use safe methods.
+environment) only gets what the judged document shows safe to send (``documents.safe_to_send``: reads, calls
+without credentials, creates keyed by an Idempotency-Key) unless ``allow_writes``: cancels and uploads are skipped,
+and the probes for undeclared methods only use safe methods.
 
 Needs schemathesis (``pip install 'zest-mock[conformance]'``); without it ``ConformanceError`` says so.
 """
@@ -29,6 +30,7 @@ import httpx
 
 from mock_server.clock import parse_instant
 from mock_server.dev_partner import dev_partner_private_key
+from mock_server.harness import documents
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
 from mock_server.harness.contract_exceptions import AppliedException, apply_exceptions
 from mock_server.harness.control_client import ControlClient, ControlError
@@ -40,7 +42,6 @@ CLASSNAME = "zest-mock conformance"
 EXCEPTION_CLASSNAME = "zest-mock conformance.documented-exceptions"
 DEFAULT_MAX_EXAMPLES = 10
 DEFAULT_SEED = 20260507
-CREATES = frozenset({"exchangeJwtAssertion", "createSpvRequest", "bulkCreateInvestors", "createSubscriptions"})
 SAFE_PROBE_METHODS = ["get", "trace"]  # undeclared-method probes against a server we may not write to
 
 
@@ -323,6 +324,7 @@ class _Run:
         self.narrowed = st_support.narrowed_checks(document, judge_positive=False)
         self.prepare_case = st_support.prepare_case
         self.target, self.allow_writes, self.seed = target, allow_writes, seed
+        self.safe = documents.safe_to_send(document)
         self.limit, self.timeout = requests_per_operation, timeout
         self.checks = _checks()
         self.session = requests.Session()
@@ -351,7 +353,7 @@ class _Run:
         name = f"{operation.method.upper()} {operation.path}"
         operation_id = str(operation.definition.raw.get("operationId", name))
         label = f"{operation_id} ({name})"
-        if not self.allow_writes and not (operation.method.lower() in ("get", "head") or operation_id in CREATES):
+        if not self.allow_writes and operation_id not in self.safe:
             return CaseResult(label, CLASSNAME, False, skipped=True,
                               message="a write, skipped on a server that is not a zest-mock (--allow-writes runs it)")
         budget, started = _Budget(self.limit), time.perf_counter()

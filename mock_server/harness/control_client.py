@@ -176,6 +176,10 @@ class ControlClient:
         return self._call("GET", "/_mock/requests",
                           params=_present(clientId=client_id, operationId=operation_id, limit=limit))
 
+    def partner_document(self) -> JSON:
+        """The partner API's OpenAPI document as the mock serves it (``/openapi.json``)."""
+        return self._call("GET", "/openapi.json")
+
     # scenarios, faults and chaos (used by the scenario runner)
     def load_scenario(self, name: str) -> JSON:
         """Apply a library scenario; returns ``{name, seed, startedAt, clock, faults}``."""

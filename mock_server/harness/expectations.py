@@ -1,8 +1,9 @@
 """Scenario expectations: the evidence a run leaves in the mock, and the judgement of each expectation on it.
 
 ``fetch_evidence`` reads the control plane once (journal, delivery attempts, events, dead letters, processed
-eventIds); ``evaluate`` turns a scenario's expectations into one ``CaseResult`` each, a failure carrying the
-offending requests or deliveries (method, path, key, status, fault, time as an offset from the scenario start).
+eventIds) and the served partner document (which writes take an Idempotency-Key); ``evaluate`` turns a scenario's
+expectations into one ``CaseResult`` each, a failure carrying the offending requests or deliveries (method, path,
+key, status, fault, time as an offset from the scenario start).
 Every check is a pure function of the evidence, so the same run always gets the same verdicts.
 """
 
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mock_server.clock import parse_instant
+from mock_server.harness import documents
 from mock_server.harness.control_client import JSON, ControlClient
 from mock_server.harness.junit import CaseResult
 from mock_server.scenarios.model import Scenario
 
-KEYED_WRITES = frozenset({"createSpvRequest", "bulkCreateInvestors", "createSubscriptions"})
 AFTER_COMMIT = ("error_after_commit", "drop_after_commit")
 RETRYABLE_STATUSES = frozenset({429, 499})
 MAX_LINES = 20
@@ -27,7 +28,8 @@ MAX_LINES = 20
 
 @dataclass
 class Evidence:
-    """What a run left behind; ``attempts_cutoff`` and ``healthy_from`` bound the attempts a receiver answers for."""
+    """What a run left behind; ``attempts_cutoff`` and ``healthy_from`` bound the attempts a receiver answers for;
+    ``keyed_writes``: the operations the served document shows taking an Idempotency-Key."""
 
     client_id: str
     requests: list[JSON]
@@ -35,6 +37,7 @@ class Evidence:
     events: list[JSON]
     dead: list[JSON]
     processed: list[JSON]
+    keyed_writes: frozenset[str]
     started_at: str | None = None
     attempts_cutoff: int | None = None
     healthy_from: int = 0
@@ -66,6 +69,7 @@ def fetch_evidence(mock: ControlClient, client_id: str, *, started_at: str | Non
         events=_items(mock.events(client_id=client_id)),
         dead=_items(mock.dead_letter(client_id=client_id)),
         processed=_items(mock.processed_events(client_id=client_id)),
+        keyed_writes=documents.keyed_writes(mock.partner_document()),
         started_at=started_at, attempts_cutoff=attempts_cutoff, healthy_from=healthy_from,
     )
 
@@ -95,7 +99,7 @@ def judge(name: str, params: dict[str, Any], evidence: Evidence, classname: str)
 
 def idempotent_retries(ev: Evidence) -> Verdict:
     """Every write retried after a 5xx, 429, timeout or drop reused its Idempotency-Key and its body."""
-    pairs = list(_retries(ev.requests))
+    pairs = list(_retries(ev.requests, ev.keyed_writes))
     bad: list[str] = []
     for failed, retry in pairs:
         problem = _retry_problem(failed, retry)
@@ -279,10 +283,10 @@ CHECKS: dict[str, Check] = {check.__name__: check for check in (
 # ---- helpers ------------------------------------------------------------------------------------------------------
 
 
-def _retries(requests: list[JSON]) -> Iterable[tuple[JSON, JSON]]:
+def _retries(requests: list[JSON], keyed_writes: frozenset[str]) -> Iterable[tuple[JSON, JSON]]:
     """(failed keyed write, the next call to the same method and path) pairs."""
     for index, row in enumerate(requests):
-        if row.get("operationId") in KEYED_WRITES and _failed(row):
+        if row.get("operationId") in keyed_writes and _failed(row):
             retry = next((later for later in requests[index + 1:] if _same_endpoint(later, row)), None)
             if retry is not None:
                 yield row, retry
