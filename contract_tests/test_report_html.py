@@ -42,7 +42,7 @@ def _evidence() -> Evidence:
     requests = [_call(1, 503, fault="error#1"), _call(2, 201, key="k2"),
                 _call(3, 201, "2026-05-07T14:00:00.000Z", path="/v1/<script>alert(1)</script>")]
     return Evidence(client_id="dev-partner", requests=requests, attempts=attempts, events=events, dead=[],
-                    processed=[], started_at=T0)
+                    processed=[], keyed_writes=frozenset({"createSpvRequest"}), started_at=T0)
 
 
 def _svg(page: str) -> ET.Element:
