@@ -13,6 +13,7 @@ from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation
+from mock_server.http.writes import Effect
 from mock_server.validation import parse_model
 
 M = TypeVar("M", bound=BaseModel)
@@ -113,16 +114,19 @@ async def show_state(call: Call) -> Response:
     return json_response(domain_state.snapshot(call.rt).model_dump(exclude_none=True))
 
 
-async def register_partner(call: Call) -> Response:
+async def register_partner(call: Call) -> Effect:
     body = parse_model(PartnerBody, await read_json(call.request, 16 * 1024))
     rt = call.rt
-    with rt.store.tx():
+
+    def run() -> tuple[int, object]:
         created = partners.register(
             rt.store, rt.clock, rt.ids, client_id=body.clientId, tenant_slug=body.tenantSlug,
             public_key_pem=body.publicKeyPem, provisioned=body.provisioned, webhook_url=body.webhookUrl,
             webhook_secret=body.webhookSecret, issuer=body.issuer,
         )
-    return json_response({**created.partner.public(), "privateKeyPem": created.private_key_pem}, 201)
+        return 201, {**created.partner.public(), "privateKeyPem": created.private_key_pem}
+
+    return Effect(run)
 
 
 async def list_partners(call: Call) -> Response:
@@ -146,9 +150,10 @@ async def _optional_body(call: Call, model: type[M]) -> M:
 
 
 def _op(method: str, path: str, operation_id: str, summary: str, handler: Any, answers: dict[int, Answer],
-        body: type[BaseModel] | None = None, description: str = "") -> Operation:
+        body: type[BaseModel] | None = None, description: str = "", transaction: bool = False) -> Operation:
     return Operation(method, path, operation_id, "Mock state", summary, handler, answers,
-                     body=Body("application/json", body) if body else None, description=description, plane="control")
+                     body=Body("application/json", body) if body else None, description=description, plane="control",
+                     transaction=transaction)
 
 
 OPERATIONS = [
@@ -163,7 +168,8 @@ OPERATIONS = [
         {200: Answer("The state", domain_state.MockState)}),
     _op("POST", "/_mock/partners", "registerPartner", "Register a partner application", register_partner,
         {201: Answer("Registered", RegisteredPartner), **errors(400, 409)}, PartnerBody,
-        "Without `publicKeyPem` a seeded Ed25519 keypair is generated and its private key returned once."),
+        "Without `publicKeyPem` a seeded Ed25519 keypair is generated and its private key returned once.",
+        transaction=True),
     _op("GET", "/_mock/partners", "listPartners", "Registered partners", list_partners,
         {200: Answer("Partners", PartnerList)}),
     _op("POST", "/_mock/tokens", "issueMockToken", "A bearer token for a partner, without the JWT exchange",

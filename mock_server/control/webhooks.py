@@ -14,6 +14,7 @@ from mock_server.errors import NotFound
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.writes import Effect
 from mock_server.store import Row, loads
 from mock_server.validation import parse_model
 from mock_server.webhooks import events, outbox
@@ -31,14 +32,17 @@ class Listing(BaseModel):
     items: list[dict[str, Any]]
 
 
-async def set_endpoint(call: Call) -> Response:
+async def set_endpoint(call: Call) -> Effect:
     body = parse_model(EndpointBody, await read_json(call.request, 8192))
     rt = call.rt
-    with rt.store.tx():
+
+    def run() -> tuple[int, object]:
         partner = partners.set_webhook(rt.store, body.clientId, body.url, body.secret)
-    resumed = rt.dispatcher.resume_parked(partner.client_id) if partner.webhook_url else 0
-    return json_response({"clientId": partner.client_id, "url": partner.webhook_url,
-                          "secret": partner.webhook_secret, "resumedDeliveries": resumed})
+        resumed = rt.dispatcher.resume_parked(partner.client_id) if partner.webhook_url else 0
+        return 200, {"clientId": partner.client_id, "url": partner.webhook_url, "secret": partner.webhook_secret,
+                     "resumedDeliveries": resumed}
+
+    return Effect(run)
 
 
 async def list_events(call: Call) -> Response:
@@ -58,17 +62,20 @@ async def dead_letter(call: Call) -> Response:
     return json_response({"items": [_delivery(r) for r in rows]})
 
 
-async def redeliver(call: Call) -> Response:
+async def redeliver(call: Call) -> Effect:
     rt, event_id = call.rt, call.request.path_params["eventId"]
-    event = outbox.event(rt.store, event_id)
-    if event is None:
-        raise NotFound(f"event {event_id!r} does not exist")
-    with rt.store.tx():
+
+    def run() -> tuple[int, object]:
+        event = outbox.event(rt.store, event_id)
+        if event is None:
+            raise NotFound(f"event {event_id!r} does not exist")
         delivery_id = events.queue_delivery(rt.store, rt.ids, event_id, event["client_id"],
                                             format_instant(rt.clock.now()), kind="redeliver")
-    row = outbox.delivery(rt.store, delivery_id)
-    assert row is not None
-    return json_response(_delivery(row), 202)
+        row = outbox.delivery(rt.store, delivery_id)
+        assert row is not None
+        return 202, _delivery(row)
+
+    return Effect(run)
 
 
 def _attempt(r: Row) -> dict[str, Any]:
@@ -89,7 +96,7 @@ OPERATIONS = [
     Operation("PUT", "/_mock/webhooks/endpoint", "setWebhookEndpoint", "Mock webhooks",
               "Set a partner's webhook URL and secret; deliveries kept while it had none go out now", set_endpoint,
               {200: Answer("The endpoint"), **errors(400, 404)}, body=Body("application/json", EndpointBody),
-              plane="control"),
+              plane="control", transaction=True),
     Operation("GET", "/_mock/webhooks/events", "listWebhookEvents", "Mock webhooks", "Stored events, oldest first",
               list_events, {200: Answer("Events", Listing)},
               params=(_CLIENT, Param("eventType", "query", {"type": "string"})), plane="control"),
@@ -104,5 +111,5 @@ OPERATIONS = [
     Operation("POST", "/_mock/webhooks/events/{eventId}/redeliver", "redeliverWebhookEvent", "Mock webhooks",
               "Start a fresh delivery chain for an event (same eventId and body)", redeliver,
               {202: Answer("The new delivery"), **errors(404)},
-              params=(Param("eventId", "path", {"type": "string"}, True),), plane="control"),
+              params=(Param("eventId", "path", {"type": "string"}, True),), plane="control", transaction=True),
 ]
