@@ -305,8 +305,8 @@ def failed_rows_handled(ev: Evidence, minBackoffSeconds: float = 0.2) -> Verdict
     failures = sum(1 for attempts in tries.values() for request, row in attempts
                    if _success(request) and row.get("status") == "failed")
     if not failures:  # nothing to judge is not a pass
-        return Verdict(False, "not exercised: no investor row failed in an answer the partner received "
-                              "(add a fail_rows fault rule on bulkCreateInvestors)")
+        return not_exercised("no investor row failed in an answer the partner received (add a fail_rows fault rule "
+                             "on bulkCreateInvestors)")
     persons: set[str] = set()
     problems: list[str] = []
     shown: tuple[list[str], list[str]] = ([], [])  # the attempts of each investor with a failed row: bad, fine
