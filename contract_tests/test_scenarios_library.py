@@ -10,11 +10,9 @@ import pytest
 from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from support import bearer, create_spv_request, runtime, settings
+from support import bearer, create_spv_request, runtime
 
-from mock_server import app as app_module
 from mock_server.cli import main
-from mock_server.control import scenarios as scenario_routes
 from mock_server.harness.scenarios import (
     EXPECTATIONS,
     ScenarioError,
@@ -35,14 +33,6 @@ SPEC_EXPECTATIONS = {
     "tampered_rejected", "events_processed_once", "flow_completed", "dead_letter_redelivered", "failed_rows_handled",
 }
 VALID = "name: {name}\ndescription: A scenario written for a test.\n"
-
-
-@pytest.fixture
-def app(monkeypatch: pytest.MonkeyPatch) -> Starlette:
-    operations = app_module.all_operations()
-    if not any(op.operation_id == "loadScenario" for op in operations):  # until app.py wires the routes
-        monkeypatch.setattr(app_module, "all_operations", lambda: [*operations, *scenario_routes.OPERATIONS])
-    return app_module.create_app(settings())
 
 
 def load(client: TestClient, name: str) -> dict[str, Any]:
