@@ -42,7 +42,6 @@ class Receiver:
     url: str = ""
     status: int = 200
     hang_seconds: float = 0.0
-    hold: threading.Event | None = None  # when set, every delivery hangs until the event is set (60 s at most)
     secret: str | None = None  # when set, forged or stale signatures get a 400, as a correct receiver does
     gate: threading.Event | None = None  # when set, every request hangs until the gate opens
     after_answer: Any = None  # called after each answer went out (a test's kill -9, say)
@@ -76,8 +75,6 @@ def start_receiver(receiver: Receiver) -> Receiver:
                 receiver.gate.wait(120)  # hang guard: a test that forgets to open the gate still ends
             if receiver.hang_seconds:
                 time.sleep(receiver.hang_seconds)  # the receiver under test hangs; the mock must cut it off
-            if receiver.hold is not None:
-                receiver.hold.wait(60)
             forged = receiver.secret and not verify(self.headers.get("Zest-Signature", ""), body, receiver.secret)
             self.send_response(400 if forged else receiver.status)
             self.send_header("Content-Length", "0")

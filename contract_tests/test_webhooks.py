@@ -122,7 +122,7 @@ def _eventually(condition: Callable[[], object], what: str) -> None:
 
 
 def test_the_api_answers_while_a_delivery_hangs(receiver: Receiver) -> None:
-    receiver.hold = threading.Event()
+    receiver.gate = threading.Event()
     app = create_app(settings(webhook_timeout_seconds=HANG_GUARD_S))
     try:
         with TestClient(app) as client:
@@ -132,15 +132,15 @@ def test_the_api_answers_while_a_delivery_hangs(receiver: Receiver) -> None:
             for _ in range(5):
                 assert client.get("/public/hc").status_code == 200
             assert attempts(client) == []  # all five answered while the delivery was still in the receiver
-            receiver.hold.set()
+            receiver.gate.set()
             _eventually(lambda: attempts(client), "the attempt to be recorded")
             assert attempts(client)[0]["outcome"] == "delivered"
     finally:
-        receiver.hold.set()
+        receiver.gate.set()
 
 
 def test_a_hanging_receiver_is_cut_at_the_deadline(receiver: Receiver) -> None:
-    receiver.hold = threading.Event()  # never set before the attempt ends: only the mock's deadline can end it
+    receiver.gate = threading.Event()  # never set before the attempt ends: only the mock's deadline can end it
     app = create_app(settings(webhook_timeout_seconds=0.3))
     try:
         with TestClient(app) as client:
@@ -150,9 +150,9 @@ def test_a_hanging_receiver_is_cut_at_the_deadline(receiver: Receiver) -> None:
             _eventually(lambda: attempts(client), "the attempt to be recorded")
             (attempt,) = attempts(client)
             assert attempt["error"] == "timeout" and attempt["outcome"] == "failed"
-            assert attempt["durationMs"] >= 290 and not receiver.hold.is_set()  # the mock's own measurement
+            assert attempt["durationMs"] >= 290 and not receiver.gate.is_set()  # the mock's own measurement
     finally:
-        receiver.hold.set()
+        receiver.gate.set()
 
 
 def test_events_without_endpoint_are_kept_then_delivered(client: TestClient, headers: dict[str, str],

@@ -42,7 +42,7 @@ def make_app(url: str) -> Starlette:
 
 
 def test_the_api_answers_while_50_deliveries_hang(receiver: Receiver) -> None:
-    receiver.hold = threading.Event()
+    receiver.gate = threading.Event()
     assert receiver._server is not None
     receiver._server.socket.listen(128)  # room for 50 simultaneous connections (socketserver's default is 5)
     fresh = httpx.Limits(max_keepalive_connections=0)  # one connection per call: the loop must accept it too
@@ -68,15 +68,15 @@ def test_the_api_answers_while_50_deliveries_hang(receiver: Receiver) -> None:
                 response = api.get(path)
                 assert response.status_code in (200, 404), response.text
             recorded_meanwhile = api.get("/_mock/webhooks/deliveries").json()["items"]
-            assert recorded_meanwhile == [] and not receiver.hold.is_set(), \
+            assert recorded_meanwhile == [] and not receiver.gate.is_set(), \
                 "all 200 GETs were answered while every delivery still hung"
 
-            receiver.hold.set()
+            receiver.gate.set()
             waiting.join(timeout=HANG_GUARD_SECONDS)
             assert not waiting.is_alive() and "to" in ran  # advance 0 answered once the deliveries were answered
             attempts = api.get("/_mock/webhooks/deliveries").json()["items"]
             assert api.get("/v1/oauth2/info").json()["clientId"] == "dev-partner"
     finally:
-        receiver.hold.set()
+        receiver.gate.set()
     assert len(attempts) == DELIVERIES
     assert {(a["outcome"], a["statusCode"]) for a in attempts} == {("delivered", 200)}
