@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/loaded_suite.py --runs 3            # the suite in this checkout, one hog per core
     .venv/bin/python bench/loaded_suite.py --runs 3 --clone    # `make test` in a fresh clone of HEAD (venv too)
+    .venv/bin/python bench/loaded_suite.py --runs 5 contract_tests/test_scenario_runner.py   # part of the suite
 
 Each hog is a process of this script spinning in a loop; they start before the first run and are stopped (by
 their own pids) after the last. Each run's exit status, duration and pytest summary line are printed, with the
@@ -63,11 +64,12 @@ def hogs(count: int) -> Iterator[list[int]]:
             process.join(timeout=10)
 
 
-def suite_command(checkout: Path, clone: bool) -> list[str]:
+def suite_command(checkout: Path, clone: bool, tests: Sequence[str]) -> list[str]:
     if clone:
         return ["make", "test"]
     python = checkout / ".venv" / "bin" / "python"
-    return [str(python if python.exists() else sys.executable), "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    return [str(python if python.exists() else sys.executable), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+            *tests]
 
 
 def fresh_clone(into: Path) -> Path:
@@ -103,14 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="Run `make test` in a fresh clone of HEAD (it builds its own venv) instead of pytest "
                              "in this checkout.")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds one run may take (default 1800).")
+    parser.add_argument("tests", nargs="*", help="pytest arguments (test files, -k ...); default the whole suite.")
     args = parser.parse_args(argv)
+    if args.clone and args.tests:
+        parser.error("--clone runs `make test`, the whole suite: give no test arguments with it")
     with tempfile.TemporaryDirectory(prefix="zest-loaded-") as scratch:
         try:
             checkout = fresh_clone(Path(scratch)) if args.clone else ROOT
         except (OSError, subprocess.CalledProcessError) as exc:
             print(f"bench broke: cannot clone {ROOT}: {exc}", file=sys.stderr)
             return 1
-        command = suite_command(checkout, args.clone)
+        command = suite_command(checkout, args.clone, args.tests)
         print(f"{' '.join(command)} in {checkout}, {args.runs} run(s), {args.hogs} CPU hog(s) on "
               f"{os.cpu_count()} core(s)", flush=True)
         runs: list[Run] = []

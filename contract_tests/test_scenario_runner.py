@@ -347,6 +347,24 @@ def test_attempts_after_the_partner_exited_are_listed_not_judged() -> None:
     assert gone.skipped and "after exit" in gone.evidence
 
 
+def _lost(delivery: str, error: str) -> dict[str, object]:
+    return {**_attempt(delivery, "e2", "failed"), "statusCode": None, "error": error}
+
+
+def test_connection_failures_after_the_receivers_last_answer_are_its_closing() -> None:
+    closing = [_attempt("d1", "e1", "delivered"), _lost("d2", "transport_error"), _lost("d2", "connect_error")]
+    case = _judge("webhooks_acknowledged", attempts=closing, attempts_cutoff=3)  # all before the exit mark
+    assert case.passed and case.evidence.count("after exit (not judged)") == 2
+    # a refused connection the receiver later recovered from is its failure
+    recovered = [closing[0], _lost("d2", "connect_error"), _attempt("d2", "e2", "delivered")]
+    assert _judge("webhooks_acknowledged", attempts=recovered, attempts_cutoff=3).failed
+    # so is a receiver that never answered at all, and one that hung (a timeout is not a closed door)
+    never = [_lost("d1", "connect_error")]
+    assert _judge("webhooks_acknowledged", attempts=never, attempts_cutoff=1).failed
+    hung = [closing[0], _lost("d2", "timeout")]
+    assert _judge("webhooks_acknowledged", attempts=hung, attempts_cutoff=2).failed
+
+
 def test_backoff_counts_the_partners_own_waiting_measured_by_the_mock() -> None:
     # a retry loop that waits 0.1 s between calls: three calls inside the second, whatever the machine's load
     loop = [_row(1, 503), _row(2, 503, wall=0.11), _row(3, 503, wall=0.22), _row(4, 201, wall=0.33)]

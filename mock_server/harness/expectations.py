@@ -54,11 +54,16 @@ class Evidence:
         return self.attempts_until_exit()[self.healthy_from:]
 
     def attempts_until_exit(self) -> list[JSON]:
-        return self.attempts if self.attempts_cutoff is None else self.attempts[:self.attempts_cutoff]
+        """Attempts recorded before the partner's command exited, less the connection failures that end the run
+        after its receiver's last answer: the receiver closing on the command's way out, before the exit."""
+        if self.attempts_cutoff is None:
+            return self.attempts
+        before = self.attempts[:self.attempts_cutoff]
+        return before[:_closing_tail(before)]
 
     def attempts_after_exit(self) -> list[JSON]:
-        """Attempts started (or still in flight) after the partner's command exited: not its receiver's doing."""
-        return [] if self.attempts_cutoff is None else self.attempts[self.attempts_cutoff:]
+        """Attempts the partner's receiver is not answerable for: after its command exited, or as it closed."""
+        return self.attempts[len(self.attempts_until_exit()):]
 
 
 @dataclass(frozen=True)
@@ -464,6 +469,19 @@ def _waits_after(failure: JSON, requests: list[JSON], window: float) -> Iterable
         start, end = max(arrived, busy_until), _answered(row)
         if end > start:
             busy, busy_until = busy + end - start, end
+
+
+def _closing_tail(attempts: list[JSON]) -> int:
+    """Where the run's trailing connection failures start, if the receiver answered anything before them."""
+    end = len(attempts)
+    while end and _connection_failure(attempts[end - 1]):
+        end -= 1
+    return end if any(a.get("statusCode") is not None for a in attempts[:end]) else len(attempts)
+
+
+def _connection_failure(attempt: JSON) -> bool:
+    error = str(attempt.get("error") or "")
+    return attempt.get("statusCode") is None and (error == "connect_error" or error.startswith("transport_error"))
 
 
 def _answered(row: JSON) -> float:
