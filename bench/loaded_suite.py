@@ -73,8 +73,11 @@ def suite_command(checkout: Path, clone: bool, tests: Sequence[str]) -> list[str
 
 
 def fresh_clone(into: Path) -> Path:
+    """A clone of this checkout's repository at its HEAD commit (committed work only)."""
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True)
     target = into / "zest-mock"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True)
+    subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(target)], check=True)
+    subprocess.run(["git", "checkout", "-q", head.stdout.strip()], cwd=target, check=True)
     return target
 
 
