@@ -7,8 +7,9 @@ The mock runs in this process (uvicorn in a thread on loopback); the command get
 ``webhook_url``, the runner registers the partner's receiver itself, so the partner needs no mock-only call.
 Timeline conditions are read from the stored events, so the journal holds only the partner's calls. The moment the
 command exits, the runner marks it in the mock (``POST /_mock/runs/exit``): delivery attempts the mock records
-after that are listed as after exit, not held against the receiver (it is gone). JWT assertions are accepted with
-a leeway spanning the timeline, since the partner signs them with its own wall clock while the mock's is simulated.
+after that, and the connection failures after the receiver's last answer (it closing on the command's way out),
+are listed as after exit, not held against the receiver. JWT assertions are accepted with a leeway spanning the
+timeline, since the partner signs them with its own wall clock while the mock's is simulated.
 """
 
 from __future__ import annotations
