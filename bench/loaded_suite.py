@@ -38,6 +38,7 @@ class Run:
     seconds: float
     summary: str
     failed: list[str]
+    output: str
 
     @property
     def passed(self) -> bool:
@@ -96,7 +97,7 @@ def run_once(number: int, command: Sequence[str], cwd: Path, timeout: float) -> 
     seconds = time.monotonic() - started
     summaries = SUMMARY.findall(output)
     summary = summaries[-1][0] if summaries else output.strip().splitlines()[-1:][0] if output.strip() else "-"
-    return Run(number, code, seconds, summary, [name for _, name in FAILED.findall(output)])
+    return Run(number, code, seconds, summary, [name for _, name in FAILED.findall(output)], output)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"run {number}: {verdict} in {run.seconds:.0f} s: {run.summary}", flush=True)
                 for name in run.failed:
                     print(f"    {name}", flush=True)
+                if not run.passed:  # kept: the failure's evidence is the point of the exercise
+                    kept = Path(tempfile.mkdtemp(prefix="zest-loaded-run-")) / f"run-{number}.log"
+                    kept.write_text(run.output)
+                    print(f"    output in {kept}", flush=True)
     passed = sum(run.passed for run in runs)
     print(f"passed {passed} of {len(runs)} run(s) under {args.hogs} CPU hog(s)")
     return 0
