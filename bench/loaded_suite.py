@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/loaded_suite.py --runs 3            # the suite in this checkout, one hog per core
     .venv/bin/python bench/loaded_suite.py --runs 3 --clone    # `make test` in a fresh clone of HEAD (venv too)
-    .venv/bin/python bench/loaded_suite.py --runs 5 contract_tests/test_scenario_runner.py   # part of the suite
+    .venv/bin/python bench/loaded_suite.py --runs 5 -- contract_tests/test_scenario_runner.py -k careless
 
 Each hog is a process of this script spinning in a loop; they start before the first run and are stopped (by
 their own pids) after the last. Each run's exit status, duration and pytest summary line are printed, with the
