@@ -56,8 +56,9 @@ CARELESS_FAILS: dict[str, set[str]] = {
 }
 # scenario -> the expectations neither partner can exercise there: no fault ever makes a write fail
 NOT_EXERCISED: dict[str, set[str]] = {name: {"idempotent_retries"} for name in (
-    "funding_before_form", "happy_path", "out_of_order_webhooks", "reconciler_completion", "slow_review",
-    "spv_cancelled_while_pending", "spv_rejected", "token_expiry", "upload_limits", "webhook_receiver_down")}
+    "funding_before_form", "happy_path", "investor_rows_partially_fail", "out_of_order_webhooks",
+    "reconciler_completion", "slow_review", "spv_cancelled_while_pending", "spv_rejected", "token_expiry",
+    "upload_limits", "webhook_receiver_down")}
 SINS = {"idempotent_retries", "no_duplicate_resources", "backoff", "form_before_funding", "tampered_rejected",
         "events_processed_once", "failed_rows_handled"}
 REPLAYED = "api_flaky_5xx"  # random (seeded) faults on top of fixed ones: the strictest replay
