@@ -31,7 +31,8 @@ from mock_server.cli import main
 from mock_server.harness import documents
 from mock_server.harness.contract_exceptions import EXCEPTIONS
 
-PUBLISHED = Path("/work/shared/reference/zest-openapi.json")
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHED = ROOT.parent / "shared" / "reference" / "zest-openapi.json"  # ../shared from the repository root
 EXAMPLES = "3"  # fuzzed cases per operation: the examples and coverage phases carry most of the weight
 OPERATIONS = len(documents.operations(partner_document()))  # every partner operation the mock serves
 CREATE_PATHS = {"/v1/oauth2/tokens", "/v1/spv-requests", "/v1/investors"}

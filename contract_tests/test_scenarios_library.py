@@ -10,9 +10,8 @@ import pytest
 from click.testing import CliRunner
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
-from support import bearer, create_spv_request, runtime, settings
+from support import bearer, create_spv_request, runtime
 
-from mock_server import app as app_module
 from mock_server.cli import main
 from mock_server.scenarios.model import (
     EXPECTATIONS,
@@ -34,11 +33,6 @@ SPEC_EXPECTATIONS = {
     "tampered_rejected", "events_processed_once", "flow_completed", "dead_letter_redelivered", "failed_rows_handled",
 }
 VALID = "name: {name}\ndescription: A scenario written for a test.\n"
-
-
-@pytest.fixture
-def app() -> Starlette:
-    return app_module.create_app(settings())
 
 
 def load(client: TestClient, name: str) -> dict[str, Any]:

@@ -3,7 +3,9 @@ parked events, the admin policy and the reconciler, and restart in the middle of
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ from mock_server.app import create_app
 from mock_server.clock import format_instant
 
 SECRET = "whsec_" + "ab" * 32
+HANG_GUARD_S = 30.0
 OFFSETS = [0, 30, 330, 2130, 9330, 52530]  # +0, +30 s, +5 min, +30 min, +2 h, +12 h (cumulative)
 
 
@@ -61,24 +64,33 @@ def test_delivery_is_signed_and_verifies_independently(client: TestClient, heade
     assert attempts(client)[0]["outcome"] == "delivered" and attempts(client)[0]["statusCode"] == 200
 
 
-def test_full_failing_chain_then_dead_then_redeliver(client: TestClient, headers: dict[str, str],
-                                                     receiver: Receiver) -> None:
+def _stamp(signature: str) -> int:
+    return int(dict(part.split("=", 1) for part in signature.split(","))["t"])
+
+
+def test_full_failing_chain_then_dead_then_redeliver(receiver: Receiver) -> None:
     receiver.status = 500
-    point_at(client, receiver)
-    create_spv_request(client, headers)
-    wall = time.perf_counter()
-    summary = advance(client, 15 * 3600)
-    elapsed = time.perf_counter() - wall
-    chain = attempts(client)
-    assert [int((at(a["at"]) - at(START)).total_seconds()) for a in chain] == OFFSETS
-    assert [a["statusCode"] for a in chain] == [500] * 6 and chain[-1]["nextAttemptAt"] is None
-    assert [a["outcome"] for a in chain] == ["failed"] * 6
-    # Attempt 1 may already have run in the background (jobs due now run promptly); the rest ran in the advance.
-    assert summary["count"] in (5, 6) and elapsed < 5  # the 14 h 35 min 30 s chain is a matter of milliseconds
-    bodies = {d.body for d in receiver.deliveries}
-    stamps = {d.headers["zest-signature"] for d in receiver.deliveries}
-    assert len(bodies) == 1 and len(stamps) >= 1  # identical bytes on every attempt, each signed afresh
-    assert all(verify(d.headers["zest-signature"], d.body, SECRET) for d in receiver.deliveries)
+    app = create_app(settings(sign_with_simulated_time=True))  # each attempt's t is its own simulated instant
+    with TestClient(app) as client:
+        point_at(client, receiver)
+        create_spv_request(client, bearer(app))
+        summary = advance(client, 15 * 3600)
+        chain = attempts(client)
+        assert [int((at(a["at"]) - at(START)).total_seconds()) for a in chain] == OFFSETS
+        assert [a["statusCode"] for a in chain] == [500] * 6 and chain[-1]["nextAttemptAt"] is None
+        assert [a["outcome"] for a in chain] == ["failed"] * 6
+        # Attempt 1 may already have run in the background (jobs due now run promptly); the rest ran in the advance.
+        assert summary["count"] in (5, 6)
+        bodies = {d.body for d in receiver.deliveries}
+        stamps = [_stamp(d.headers["zest-signature"]) for d in receiver.deliveries]
+        assert len(bodies) == 1  # identical bytes on every attempt...
+        assert stamps == [int(at(START).timestamp()) + offset for offset in OFFSETS]  # ...each signed afresh
+        assert all(verify(d.headers["zest-signature"], d.body, SECRET, now=stamp)
+                   for d, stamp in zip(receiver.deliveries, stamps, strict=True))
+        _redeliver_the_dead(client, receiver, bodies)
+
+
+def _redeliver_the_dead(client: TestClient, receiver: Receiver, bodies: set[bytes]) -> None:
     (dead,) = client.get("/_mock/webhooks/dead-letter").json()["items"]
     assert dead["attempts"] == 6 and dead["status"] == "dead"
     receiver.status = 204
@@ -102,20 +114,45 @@ def test_refused_connection_and_redirect_are_failures(client: TestClient, header
     assert (second["statusCode"], second["error"], second["outcome"]) == (None, "connect_error", "failed")
 
 
-def test_slow_receiver_is_cut_at_the_deadline_and_the_api_stays_fast(receiver: Receiver) -> None:
-    receiver.hang_seconds = 2.0
+def _eventually(condition: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + HANG_GUARD_S
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {HANG_GUARD_S} s (hang guard)"
+        time.sleep(0.01)  # polling another thread's progress
+
+
+def test_the_api_answers_while_a_delivery_hangs(receiver: Receiver) -> None:
+    receiver.gate = threading.Event()
+    app = create_app(settings(webhook_timeout_seconds=HANG_GUARD_S))
+    try:
+        with TestClient(app) as client:
+            point_at(client, receiver)
+            create_spv_request(client, bearer(app))
+            _eventually(lambda: receiver.deliveries, "the delivery reaching the receiver")
+            for _ in range(5):
+                assert client.get("/public/hc").status_code == 200
+            assert attempts(client) == []  # all five answered while the delivery was still in the receiver
+            receiver.gate.set()
+            _eventually(lambda: attempts(client), "the attempt to be recorded")
+            assert attempts(client)[0]["outcome"] == "delivered"
+    finally:
+        receiver.gate.set()
+
+
+def test_a_hanging_receiver_is_cut_at_the_deadline(receiver: Receiver) -> None:
+    receiver.gate = threading.Event()  # never set before the attempt ends: only the mock's deadline can end it
     app = create_app(settings(webhook_timeout_seconds=0.3))
-    with TestClient(app) as client:
-        point_at(client, receiver)
-        create_spv_request(client, bearer(app))
-        started = time.perf_counter()
-        for _ in range(5):
-            assert client.get("/public/hc").status_code == 200
-        assert time.perf_counter() - started < 0.25  # API answers while the delivery hangs
-        advance(client, 0)
-        (attempt,) = attempts(client)
-        assert attempt["error"] == "timeout" and attempt["outcome"] == "failed"
-        assert attempt["durationMs"] < 1500
+    try:
+        with TestClient(app) as client:
+            point_at(client, receiver)
+            create_spv_request(client, bearer(app))
+            advance(client, 0)
+            _eventually(lambda: attempts(client), "the attempt to be recorded")
+            (attempt,) = attempts(client)
+            assert attempt["error"] == "timeout" and attempt["outcome"] == "failed"
+            assert attempt["durationMs"] >= 290 and not receiver.gate.is_set()  # the mock's own measurement
+    finally:
+        receiver.gate.set()
 
 
 def test_events_without_endpoint_are_kept_then_delivered(client: TestClient, headers: dict[str, str],

@@ -2,8 +2,9 @@
 the next request correctly, and memory stays bounded.
 
 - Schemathesis in negative mode (fuzzing phase only, so every case breaks the schema) at a higher example count
-  than the contract run, within a hard time budget, reusing ``schemathesis.toml`` and the media types, seeding,
-  config and narrowed checks of ``mock_server/harness/st_support.py`` that ``test_schemathesis.py`` uses;
+  than the contract run, bounded by that count (never by wall time), reusing ``schemathesis.toml`` and the media
+  types, seeding, config and narrowed checks of ``mock_server/harness/st_support.py`` that ``test_schemathesis.py``
+  uses;
   afterwards the journal holds no 5xx and the mock still creates resources.
 - JWT attacks that ``test_auth.py`` does not already cover, on the assertion (a real HS256 key-confusion
   signature, ``alg`` spelled ``None``, embedded or remote keys, a stripped or spliced signature, a signed token
@@ -29,7 +30,6 @@ import hashlib
 import hmac
 import json
 import sys
-import time
 import tomllib
 import tracemalloc
 from collections.abc import Iterable, Iterator
@@ -84,7 +84,6 @@ def envelope(response: Any, status: int, code: str) -> dict[str, Any]:
 # --- schemathesis, negative mode ----------------------------------------------------------------------------------
 
 NEGATIVE_EXAMPLES = 200  # per operation; the contract run uses 50 in all modes
-BUDGET_SECONDS = 30.0  # once spent, operations not yet started are skipped (and say so)
 FUZZ_APP = create_app(settings())
 FUZZ_HEADERS = bearer(FUZZ_APP)
 register_media_types()  # real PDF/JPEG/PNG/WEBP bytes for the upload parts, as in the contract run
@@ -103,21 +102,10 @@ def _negative_config() -> schemathesis.Config:
 
 negative_schema = schemathesis.openapi.from_asgi("/openapi.json", FUZZ_APP, config=_negative_config())
 NARROWED = narrowed_checks(FUZZ_APP.state.openapi["partner"], judge_positive=False)
-_BUDGET: dict[str, float] = {}  # "" -> when the run started; operationId -> when its first example ran
-
-
-def _spend_budget(operation: str) -> None:
-    started = _BUDGET.setdefault("", time.monotonic())
-    if operation not in _BUDGET:
-        elapsed = time.monotonic() - started
-        if elapsed > BUDGET_SECONDS:
-            pytest.skip(f"negative-mode time budget of {BUDGET_SECONDS:.0f} s spent before {operation} began")
-        _BUDGET[operation] = elapsed
 
 
 @negative_schema.parametrize()
 def test_negative_mode(case: Case) -> None:
-    _spend_budget(operation_id(case))
     prepare_case(case)  # a valid Idempotency-Key of its own, so the broken part is what gets judged
     excluded, additional = NARROWED.get(operation_id(case), ([], []))
     case.call_and_validate(excluded_checks=excluded, additional_checks=additional)

@@ -19,11 +19,12 @@ What it does right, and where:
   receipt (strictly after the form succeeded) -> wait for ``subscription.completed``.
 
 Configuration is the environment only: ZEST_BASE_URL, ZEST_CLIENT_ID, ZEST_PRIVATE_KEY_FILE, ZEST_AUDIENCE (default:
-the base URL), ZEST_WEBHOOK_SECRET; against zest-mock also ZEST_MOCK_URL (registers the receiver, standing in for
-onboarding, and reports processed eventIds for the harness) and ZEST_SCENARIO, the path to walk (``flow_for``: a
-name with ``reject`` ends at the rejection, ``cancel`` cancels the pending request, ``upload_limits`` first offers
-files Zest refuses, ``investor_rows`` onboards a batch of eight investors; anything else is the full flow). Needs
-only the standard library, httpx and PyJWT. Exit status 0 when the flow went as it should.
+the base URL), ZEST_WEBHOOK_SECRET, ZEST_WEBHOOK_PORT (the receiver's port on 127.0.0.1, default any free one);
+against zest-mock also ZEST_MOCK_URL (registers the receiver, standing in for onboarding, and reports processed
+eventIds for the harness) and ZEST_SCENARIO, the path to walk (``flow_for``: a name with ``reject`` ends at the
+rejection, ``cancel`` cancels the pending request, ``upload_limits`` first offers files Zest refuses,
+``investor_rows`` onboards a batch of eight investors; anything else is the full flow). Needs only the standard
+library, httpx and PyJWT. Exit status 0 when the flow went as it should.
 """
 
 from __future__ import annotations
@@ -213,14 +214,14 @@ def verify_signature(header: str, body: bytes, secret: str, now: float | None = 
 class Receiver:
     """The webhook endpoint: verify, acknowledge, queue; one worker processes each eventId once."""
 
-    def __init__(self, secret: str, report: Callable[[str], None]) -> None:
+    def __init__(self, secret: str, report: Callable[[str], None], port: int = 0) -> None:
         self.secret, self.report = secret, report
         self.events: list[dict[str, Any]] = []  # processed, in processing order
         self._seen: set[str] = set()
         self._last_delivery = time.monotonic()
         self._inbox: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._changed = threading.Condition()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/zest/webhooks"
         self._threads = [threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -449,8 +450,9 @@ def register_endpoint(config: Config, url: str) -> None:
 
 
 def main(env: Mapping[str, str] | None = None) -> int:
-    config = Config.from_env(os.environ if env is None else env)
-    receiver = Receiver(config.webhook_secret, reporter(config))
+    env = os.environ if env is None else env
+    config = Config.from_env(env)
+    receiver = Receiver(config.webhook_secret, reporter(config), int(env.get("ZEST_WEBHOOK_PORT") or 0))
     api = Api(config)
     try:
         register_endpoint(config, receiver.url)

@@ -130,21 +130,25 @@ def _scenario_lines(doc: JSON) -> list[str]:
               help="Port for the mock on 127.0.0.1; 0 picks a free one.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=300.0,
               show_default=True, help="Seconds COMMAND may run before it is stopped (and fails).")
+@click.option("--webhook-url", help="Your webhook receiver's URL: registered for the run, so COMMAND need not call "
+                                     "PUT /_mock/webhooks/endpoint itself.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of lines.")
 def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path | None, html_path: Path | None,
-                 port: int, timeout_s: float, as_json: bool) -> None:
+                 port: int, timeout_s: float, webhook_url: str | None, as_json: bool) -> None:
     """Run COMMAND against a mock with scenario NAME (or FILE) loaded, then judge its expectations.
 
     \b
       zest-mock scenario run happy_path --junit report.xml -- python -m pytest tests/zest
     COMMAND gets ZEST_BASE_URL, ZEST_MOCK_URL, ZEST_CLIENT_ID, ZEST_PRIVATE_KEY_FILE, ZEST_WEBHOOK_SECRET,
-    ZEST_AUDIENCE and ZEST_SCENARIO. Exits 1 if COMMAND failed or any expectation failed.
+    ZEST_AUDIENCE and ZEST_SCENARIO. Exits 1 if COMMAND failed (or made no API call) or any expectation failed;
+    an expectation the run gave nothing to judge is reported as not exercised (JUnit skipped).
     """
     from mock_server.harness.report_html import write_html
     from mock_server.harness.runner import run_scenario
     from mock_server.scenarios.model import ScenarioError
     try:
-        report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s)
+        report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s,
+                              webhook_url=webhook_url)
     except ScenarioError as exc:
         _scenario_errors(exc.errors)
     except OSError as exc:

@@ -1,17 +1,19 @@
-"""Control routes of scenarios: list and show the library, load one into the running mock, and the partner's
-reports of processed webhook events that ``events_processed_once`` judges.
+"""Control routes of scenarios: list and show the library, load one into the running mock, the partner's
+reports of processed webhook events that ``events_processed_once`` judges, and the runner's mark of the instant
+the partner's command exited (``domain.runs``).
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from mock_server.clock import format_instant
-from mock_server.domain import partners, processed
+from mock_server.domain import partners, processed, runs
 from mock_server.domain.partners import DEV_CLIENT_ID
 from mock_server.errors import FieldError, InternalError, NotFound, ValidationFailed
 from mock_server.http.bodies import json_response, read_json
@@ -42,6 +44,19 @@ class ProcessedBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     eventIds: list[Annotated[str, Field(pattern=_EVENT_ID)]] = Field(min_length=1, max_length=1000)
     clientId: str = DEV_CLIENT_ID
+
+
+class ExitBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    clientId: str = DEV_CLIENT_ID
+
+
+class RunExitMark(BaseModel):
+    clientId: str
+    exitedAt: str = Field(description="Simulated instant the partner's command exited")
+    wallAt: float = Field(description="Unix time, on the mock's clock, the partner's command exited")
+    attemptsBefore: int = Field(description="Delivery attempts to the partner recorded before it exited; later "
+                                            "ones are listed as after exit and not held against its receiver")
 
 
 class ScenarioDocument(BaseModel):
@@ -88,6 +103,21 @@ async def list_processed(call: Call) -> Response:
     return json_response({"items": [_processed(r) for r in rows]})
 
 
+async def mark_exit(call: Call) -> Response:
+    body = parse_model(ExitBody, await read_json(call.request, 8192))
+    partners.get(call.rt.store, body.clientId)
+    with call.rt.store.tx():
+        mark = runs.mark_exit(call.rt, body.clientId)
+    return json_response(asdict(mark), 201)
+
+
+async def show_exit(call: Call) -> Response:
+    mark = runs.run_exit(call.rt)
+    if mark is None:
+        raise NotFound("no run exit was marked since the last reset or scenario load")
+    return json_response(asdict(mark))
+
+
 def _library() -> list[scenarios.Scenario]:
     try:
         return scenarios.list_scenarios()
@@ -132,6 +162,13 @@ OPERATIONS = [
               {201: Answer("Recorded"), **errors(400, 404)}, body=Body("application/json", ProcessedBody),
               plane="control", description="Call it once per event you act upon; `events_processed_once` fails if "
                                            "an eventId is reported twice."),
+    Operation("POST", "/_mock/runs/exit", "markRunExit", _TAG,
+              "Mark now as the instant the partner's command exited", mark_exit,
+              {201: Answer("The mark", RunExitMark), **errors(400, 404)}, body=Body("application/json", ExitBody),
+              plane="control", description="`zest-mock scenario run` calls it as soon as COMMAND ends; delivery "
+                                           "attempts recorded after it are reported as after exit."),
+    Operation("GET", "/_mock/runs/exit", "getRunExit", _TAG, "The last run-exit mark", show_exit,
+              {200: Answer("The mark", RunExitMark), **errors(404)}, plane="control"),
     Operation("GET", "/_mock/expectations/processed", "listProcessedEvents", _TAG,
               "Processed-event reports, oldest first", list_processed, {200: Answer("Reports", Listing)},
               params=(Param("clientId", "query", {"type": "string"}),), plane="control"),

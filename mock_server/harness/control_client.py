@@ -193,6 +193,14 @@ class ControlClient:
         """The partner's reports of processed webhook events, oldest first."""
         return self._call("GET", "/_mock/expectations/processed", params=_present(clientId=client_id))
 
+    def mark_exit(self, client_id: str | None = None) -> JSON:
+        """Mark now as the instant the partner's command exited; returns ``{clientId, exitedAt, wallAt,
+        attemptsBefore}``."""
+        return self._call("POST", "/_mock/runs/exit", json=_present(clientId=client_id))
+
+    def run_exit(self) -> JSON:
+        return self._call("GET", "/_mock/runs/exit")
+
     def clear_faults(self) -> JSON:
         return self._call("DELETE", "/_mock/faults")
 

@@ -1,10 +1,15 @@
 """Scenario expectations: the evidence a run leaves in the mock, and the judgement of each expectation on it.
 
 ``fetch_evidence`` reads the control plane once (journal, delivery attempts, events, dead letters, processed
-eventIds) and the served partner document (which writes take an Idempotency-Key); ``evaluate`` turns a scenario's
-expectations into one ``CaseResult`` each, a failure carrying the offending requests or deliveries (method, path,
-key, status, fault, time as an offset from the scenario start).
-Every check is a pure function of the evidence, so the same run always gets the same verdicts.
+eventIds, the run's exit mark) and the served partner document (which writes take an Idempotency-Key); ``evaluate``
+turns a scenario's expectations into one ``CaseResult`` each, a failure carrying the offending requests or
+deliveries (method, path, key, status, fault, time as an offset from the scenario start). Every check is a pure
+function of the evidence, so the same run always gets the same verdicts.
+
+A verdict is one of three: passed, failed, or not exercised (the run gave the expectation nothing to judge, e.g.
+no call failed so no retry could be timed); not exercised is reported as a JUnit ``skipped`` with the reason, never
+as a pass. Timings come from the mock's own measurements, never from the reader's clock: attempt durations as the
+dispatcher measured them, and the journal's arrival and answer instants for backoff.
 """
 
 from __future__ import annotations
@@ -17,19 +22,24 @@ from typing import Any
 
 from mock_server.clock import parse_instant
 from mock_server.harness import documents
-from mock_server.harness.control_client import JSON, ControlClient
+from mock_server.harness.control_client import JSON, ControlClient, ControlRefused
 from mock_server.harness.junit import CaseResult
 from mock_server.scenarios.model import Scenario
 
 AFTER_COMMIT = ("error_after_commit", "drop_after_commit")
 RETRYABLE_STATUSES = frozenset({429, 499})
 MAX_LINES = 20
+# Backoff: a call counts inside the window only when the partner waited less than withinSeconds minus this, so the
+# mock's millisecond stamps and its scheduling between reading a request and stamping it never count against it.
+BACKOFF_TOLERANCE_S = 0.05
+NOT_EXERCISED = "not exercised: "
 
 
 @dataclass
 class Evidence:
-    """What a run left behind; ``attempts_cutoff`` and ``healthy_from`` bound the attempts a receiver answers for;
-    ``keyed_writes``: the operations the served document shows taking an Idempotency-Key."""
+    """What a run left behind; ``attempts_cutoff`` (attempts recorded when the partner's command exited, from the
+    mock's exit mark) and ``healthy_from`` bound the attempts a receiver answers for; ``keyed_writes``: the
+    operations the served document shows taking an Idempotency-Key."""
 
     client_id: str
     requests: list[JSON]
@@ -44,11 +54,19 @@ class Evidence:
 
     def judged_attempts(self) -> list[JSON]:
         """Attempts made while the partner's receiver was meant to be up."""
-        end = len(self.attempts) if self.attempts_cutoff is None else self.attempts_cutoff
-        return self.attempts[self.healthy_from:end]
+        return self.attempts_until_exit()[self.healthy_from:]
 
     def attempts_until_exit(self) -> list[JSON]:
-        return self.attempts if self.attempts_cutoff is None else self.attempts[:self.attempts_cutoff]
+        """Attempts recorded before the partner's command exited, less the connection failures that end the run
+        after its receiver's last answer: the receiver closing on the command's way out, before the exit."""
+        if self.attempts_cutoff is None:
+            return self.attempts
+        before = self.attempts[:self.attempts_cutoff]
+        return before[:_closing_tail(before)]
+
+    def attempts_after_exit(self) -> list[JSON]:
+        """Attempts the partner's receiver is not answerable for: after its command exited, or as it closed."""
+        return self.attempts[len(self.attempts_until_exit()):]
 
 
 @dataclass(frozen=True)
@@ -59,8 +77,13 @@ class Verdict:
     skipped: bool = False
 
 
+def not_exercised(reason: str, lines: tuple[str, ...] = ()) -> Verdict:
+    """The run gave the expectation nothing to judge: neither a pass nor a failure (JUnit ``skipped``)."""
+    return Verdict(False, NOT_EXERCISED + reason, lines, skipped=True)
+
+
 def fetch_evidence(mock: ControlClient, client_id: str, *, started_at: str | None = None,
-                   attempts_cutoff: int | None = None, healthy_from: int = 0) -> Evidence:
+                   healthy_from: int = 0) -> Evidence:
     return Evidence(
         client_id=client_id,
         requests=[row for row in _items(mock.requests(limit=10_000))  # a refused token leaves no clientId
@@ -70,8 +93,18 @@ def fetch_evidence(mock: ControlClient, client_id: str, *, started_at: str | Non
         dead=_items(mock.dead_letter(client_id=client_id)),
         processed=_items(mock.processed_events(client_id=client_id)),
         keyed_writes=documents.keyed_writes(mock.partner_document()),
-        started_at=started_at, attempts_cutoff=attempts_cutoff, healthy_from=healthy_from,
+        started_at=started_at, attempts_cutoff=_attempts_before_exit(mock, client_id), healthy_from=healthy_from,
     )
+
+
+def _attempts_before_exit(mock: ControlClient, client_id: str) -> int | None:
+    try:
+        mark = mock.run_exit()
+    except ControlRefused as exc:
+        if exc.status == 404:  # no exit marked (a mock driven by hand): every attempt counts
+            return None
+        raise
+    return int(mark["attemptsBefore"]) if mark.get("clientId") == client_id else None
 
 
 def evaluate(scenario: Scenario, evidence: Evidence) -> list[CaseResult]:
@@ -100,6 +133,8 @@ def judge(name: str, params: dict[str, Any], evidence: Evidence, classname: str)
 def idempotent_retries(ev: Evidence) -> Verdict:
     """Every write retried after a 5xx, 429, timeout or drop reused its Idempotency-Key and its body."""
     pairs = list(_retries(ev.requests, ev.keyed_writes))
+    if not pairs:
+        return not_exercised("no keyed write failed and was retried")
     bad: list[str] = []
     for failed, retry in pairs:
         problem = _retry_problem(failed, retry)
@@ -116,6 +151,8 @@ def no_duplicate_resources(ev: Evidence) -> Verdict:
     for row in ev.requests:
         if row.get("bodyHash") and (row.get("status") == 201 or _fault_action(row) in AFTER_COMMIT):
             groups.setdefault((row.get("operationId"), row.get("path"), row["bodyHash"]), []).append(row)
+    if not groups:
+        return not_exercised("no call created a resource")
     bad: list[str] = []
     for (operation, path, _), rows in groups.items():
         keys = {row.get("idempotencyKey") or f"(no key, #{row['seq']})" for row in rows}
@@ -140,61 +177,79 @@ def form_before_funding(ev: Evidence) -> Verdict:
             fundings += 1
             if path.rsplit("/", 1)[0] not in formed:
                 bad.append(_request(row, ev))
+    if not fundings:
+        return not_exercised("no funding receipt was uploaded")
     if bad:
         return Verdict(False, f"{len(bad)} funding upload(s) before the signed form was accepted", tuple(bad))
     return Verdict(True, f"{fundings} funding upload(s), each after its form")
 
 
 def backoff(ev: Evidence, maxCalls: int = 3, withinSeconds: float = 1.0) -> Verdict:
-    """After a 5xx/429 answer (or a lost one), at most ``maxCalls`` calls to that endpoint within the window."""
-    if ev.requests and any(row.get("wallAt") is None for row in ev.requests):
-        return Verdict(True, "skipped: the journal has no wall times (wallAt)", skipped=True)
-    bad: list[str] = []
+    """After a 5xx/429 answer (or a lost one), at most ``maxCalls`` calls to that endpoint within ``withinSeconds``
+    of the partner's own time.
+
+    Measured by the mock: from its answer to the failure (journal ``wallAt`` + ``durationMs``) to each later call's
+    arrival, less the time the mock itself spent answering the partner's calls in between, so a mock slowed by a
+    busy machine never passes for a partner's backoff. Simulated time cannot show it: scenarios run on a manual
+    clock that stands still while the partner waits.
+    """
+    if any(row.get("wallAt") is None for row in ev.requests):
+        return not_exercised("the journal has no wall times (wallAt)")
     failures = [row for row in ev.requests if _failed(row)]
+    if not failures:
+        return not_exercised("no call failed with a 5xx, 429 or a lost answer, so no retry was timed")
+    window = withinSeconds - BACKOFF_TOLERANCE_S
+    bad: list[str] = []
     for failure in failures:
-        start = float(failure["wallAt"])
-        burst = [row for row in ev.requests if row["seq"] > failure["seq"] and _same_endpoint(row, failure)
-                 and start < float(row["wallAt"]) <= start + withinSeconds]
+        burst = [(waited, row) for waited, row in _waits_after(failure, ev.requests, window)
+                 if _same_endpoint(row, failure)]
         if len(burst) > maxCalls:
-            bad.append(f"{len(burst)} calls within {withinSeconds:g} s after {_request(failure, ev)}:")
-            bad += [f"  +{float(row['wallAt']) - start:.3f}s {_request(row, ev)}" for row in burst]
+            bad.append(f"{len(burst)} calls within {withinSeconds:g} s of waiting after {_request(failure, ev)}:")
+            bad += [f"  waited {waited:.3f}s {_request(row, ev)}" for waited, row in burst]
     if bad:
         return Verdict(False, f"retried faster than {maxCalls} call(s) per {withinSeconds:g} s after a failure",
                        tuple(bad))
     return Verdict(True, f"{len(failures)} failure(s), each followed by at most {maxCalls} call(s) "
-                         f"in {withinSeconds:g} s")
+                         f"in {withinSeconds:g} s of waiting (tolerance {BACKOFF_TOLERANCE_S:g} s)")
 
 
 def webhooks_acknowledged(ev: Evidence, withinSeconds: float = 10.0) -> Verdict:
-    """Every attempt that reached the partner's receiver while it was up got a 2xx in time."""
+    """Every attempt that reached the partner's receiver while it was up got a 2xx in time (the attempt's duration
+    as the mock's dispatcher measured it, connection included)."""
     real = [a for a in ev.judged_attempts() if not _synthetic(a)]
     limit_ms = withinSeconds * 1000
     bad = [_attempt(a, ev) for a in real if a.get("outcome") != "delivered" or (a.get("durationMs") or 0) > limit_ms]
+    late = _after_exit(ev)
     if not real:
-        return Verdict(False, "no delivery reached the partner's receiver (is one registered with "
-                              "PUT /_mock/webhooks/endpoint?)")
+        return not_exercised("no delivery reached the partner's receiver while it was up (is one registered: "
+                             "--webhook-url, or PUT /_mock/webhooks/endpoint?)", late)
     if bad:
         return Verdict(False, f"{len(bad)} of {len(real)} delivery attempt(s) not answered 2xx within "
-                              f"{withinSeconds:g} s", tuple(bad))
-    return Verdict(True, f"{len(real)} delivery attempt(s) answered 2xx within {withinSeconds:g} s")
+                              f"{withinSeconds:g} s", tuple(bad) + late)
+    return Verdict(True, f"{len(real)} delivery attempt(s) answered 2xx within {withinSeconds:g} s", late)
 
 
 def tampered_rejected(ev: Evidence) -> Verdict:
     """Every delivery with a forged signature or a stale timestamp was refused with a 4xx."""
     tampered = [a for a in ev.attempts_until_exit() if str(a.get("outcome", "")).startswith("tamper_")]
     accepted = [_attempt(a, ev) for a in tampered if a.get("outcome") != "tamper_rejected"]
+    late = _after_exit(ev)
     if not tampered:
-        return Verdict(False, "no tampered delivery was sent, so nothing was proved (set webhookChaos.tamperShare)")
+        return not_exercised("no tampered delivery reached the receiver (webhookChaos.tamperShare sets them)", late)
     if accepted:
-        return Verdict(False, f"{len(accepted)} of {len(tampered)} tampered delivery(ies) accepted", tuple(accepted))
-    return Verdict(True, f"{len(tampered)} tampered delivery(ies) refused with a 4xx")
+        return Verdict(False, f"{len(accepted)} of {len(tampered)} tampered delivery(ies) accepted",
+                       tuple(accepted) + late)
+    return Verdict(True, f"{len(tampered)} tampered delivery(ies) refused with a 4xx", late)
 
 
 def events_processed_once(ev: Evidence) -> Verdict:
-    """No eventId reported processed twice (POST /_mock/expectations/processed), none the mock never sent."""
+    """No eventId reported processed twice (POST /_mock/expectations/processed), none the mock never sent.
+
+    Without reports, judged on what the mock sees: every event it delivered more than once (duplicates,
+    redeliveries) must have every copy acknowledged 2xx, since a receiver that refuses a copy gets it again.
+    """
     if not ev.processed:
-        return Verdict(True, "skipped: no processed eventIds were reported to POST /_mock/expectations/processed",
-                       skipped=True)
+        return _copies_acknowledged(ev)
     types = {e.get("eventId"): e.get("eventType") for e in ev.events}
     counts = Counter(str(row.get("eventId")) for row in ev.processed)
     twice = [f"{event_id} ({types.get(event_id, '?')}) processed {n} times" for event_id, n in counts.items() if n > 1]
@@ -202,7 +257,27 @@ def events_processed_once(ev: Evidence) -> Verdict:
     if twice or unknown:
         return Verdict(False, f"{len(twice)} event(s) processed more than once, {len(unknown)} unknown",
                        tuple(twice + unknown))
-    return Verdict(True, f"{len(counts)} event(s) processed once each")
+    return Verdict(True, f"{len(counts)} event(s) processed once each (from the partner's reports)")
+
+
+def _copies_acknowledged(ev: Evidence) -> Verdict:
+    copies: dict[str, dict[str, bool]] = {}  # eventId -> deliveryId -> acknowledged 2xx at last
+    for a in ev.attempts_until_exit():
+        if not _synthetic(a):
+            chain = copies.setdefault(str(a.get("eventId")), {})
+            chain[str(a.get("deliveryId"))] = chain.get(str(a.get("deliveryId")), False) or a.get("outcome") == \
+                "delivered"
+    repeated = {event_id: chains for event_id, chains in copies.items() if len(chains) > 1}
+    if not repeated:
+        return not_exercised("no processed eventIds were reported (POST /_mock/expectations/processed) and no "
+                             "event reached the receiver twice")
+    refused = [f"{event_id}: copy {delivery} never acknowledged 2xx" for event_id, chains in repeated.items()
+               for delivery, acked in chains.items() if not acked]
+    if refused:
+        return Verdict(False, f"{len(refused)} repeated copy(ies) not acknowledged: a duplicate must be answered "
+                              f"2xx and ignored", tuple(refused))
+    return Verdict(True, f"{len(repeated)} event(s) delivered more than once, every copy acknowledged 2xx (no "
+                         f"processing reports, so only acknowledgements were judged)")
 
 
 def flow_completed(ev: Evidence, event: str = "subscription.completed") -> Verdict:
@@ -215,6 +290,8 @@ def flow_completed(ev: Evidence, event: str = "subscription.completed") -> Verdi
 
 def dead_letter_redelivered(ev: Evidence) -> Verdict:
     """Every dead delivery's event was later delivered by another delivery (a redelivery)."""
+    if not ev.dead:
+        return not_exercised("no delivery went to the dead letter")
     attempts = ev.attempts_until_exit()
     bad: list[str] = []
     for dead in ev.dead:
@@ -237,8 +314,8 @@ def failed_rows_handled(ev: Evidence, minBackoffSeconds: float = 0.2) -> Verdict
     failures = sum(1 for attempts in tries.values() for request, row in attempts
                    if _success(request) and row.get("status") == "failed")
     if not failures:  # nothing to judge is not a pass
-        return Verdict(False, "not exercised: no investor row failed in an answer the partner received "
-                              "(add a fail_rows fault rule on bulkCreateInvestors)")
+        return not_exercised("no investor row failed in an answer the partner received (add a fail_rows fault rule "
+                             "on bulkCreateInvestors)")
     persons: set[str] = set()
     problems: list[str] = []
     shown: tuple[list[str], list[str]] = ([], [])  # the attempts of each investor with a failed row: bad, fine
@@ -379,6 +456,45 @@ def _synthetic(attempt: JSON) -> bool:
     """Attempts the mock failed or forged itself: they never tested the receiver's acknowledgement."""
     fault = str(attempt.get("fault") or "")
     return fault == "fail_attempts" or fault.startswith("tamper") or str(attempt.get("outcome")).startswith("tamper")
+
+
+def _waits_after(failure: JSON, requests: list[JSON], window: float) -> Iterable[tuple[float, JSON]]:
+    """(seconds the partner waited, call) for each call after ``failure`` that arrived within ``window`` of the
+    partner's own time: elapsed since the mock answered ``failure``, less the union of the intervals the mock spent
+    answering the partner's calls in between."""
+    answered = _answered(failure)
+    busy, busy_until = 0.0, answered
+    for row in sorted((r for r in requests if r["seq"] > failure["seq"]), key=lambda r: float(r["wallAt"])):
+        arrived = float(row["wallAt"])
+        waited = arrived - answered - busy
+        if waited >= window:
+            return
+        yield max(waited, 0.0), row
+        start, end = max(arrived, busy_until), _answered(row)
+        if end > start:
+            busy, busy_until = busy + end - start, end
+
+
+def _closing_tail(attempts: list[JSON]) -> int:
+    """Where the run's trailing connection failures start, if the receiver answered anything before them."""
+    end = len(attempts)
+    while end and _connection_failure(attempts[end - 1]):
+        end -= 1
+    return end if any(a.get("statusCode") is not None for a in attempts[:end]) else len(attempts)
+
+
+def _connection_failure(attempt: JSON) -> bool:
+    error = str(attempt.get("error") or "")
+    return attempt.get("statusCode") is None and (error == "connect_error" or error.startswith("transport_error"))
+
+
+def _answered(row: JSON) -> float:
+    return float(row["wallAt"]) + float(row.get("durationMs") or 0) / 1000
+
+
+def _after_exit(ev: Evidence) -> tuple[str, ...]:
+    late = ev.attempts_after_exit()
+    return tuple(f"after exit (not judged): {_attempt(a, ev)}" for a in late)
 
 
 def _request(row: JSON, ev: Evidence) -> str:

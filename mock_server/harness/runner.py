@@ -3,11 +3,13 @@ scenario's timeline, then judge the expectations and report (``RunReport``, JUni
 
 The mock runs in this process (uvicorn in a thread on loopback); the command gets ``ZEST_BASE_URL``,
 ``ZEST_MOCK_URL``, ``ZEST_CLIENT_ID``, ``ZEST_PRIVATE_KEY_FILE``, ``ZEST_WEBHOOK_SECRET``, ``ZEST_AUDIENCE`` and
-``ZEST_SCENARIO``. The command is a subprocess (in its own process group, stopped with it on a timeout), or (for
-fast tests) a function called in a thread with those variables. Timeline conditions are read from the stored
-events, so the journal holds only the partner's calls. Delivery attempts recorded after the command ended are not
-held against its receiver (it is gone), and JWT assertions are accepted with a leeway spanning the timeline, since
-the partner signs them with its own wall clock while the mock's clock is simulated.
+``ZEST_SCENARIO``, and runs as a subprocess in its own process group (stopped with it on a timeout). Given a
+``webhook_url``, the runner registers the partner's receiver itself, so the partner needs no mock-only call.
+Timeline conditions are read from the stored events, so the journal holds only the partner's calls. The moment the
+command exits, the runner marks it in the mock (``POST /_mock/runs/exit``): delivery attempts the mock records
+after that, and the connection failures after the receiver's last answer (it closing on the command's way out),
+are listed as after exit, not held against the receiver. JWT assertions are accepted with a leeway spanning the
+timeline, since the partner signs them with its own wall clock while the mock's is simulated.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import subprocess
 import tempfile
 import threading
 import time
-import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,8 +42,6 @@ from mock_server.settings import DEV_CLIENT_ID, Settings
 DEFAULT_TIMEOUT = 300.0
 POLL_SECONDS = 0.02
 TERMINAL_SPV_EVENTS = ("spv_request.completed", "spv_request.rejected", "spv_request.cancelled")
-PartnerFunction = Callable[[Mapping[str, str]], int]
-Command = Sequence[str] | PartnerFunction
 
 
 @dataclass
@@ -85,30 +84,34 @@ class RunReport:
         return document
 
 
-def run_scenario(name_or_path: str | Path, command: Command, *, port: int = 0, junit: Path | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None) -> RunReport:
-    """Serve, load, run ``command`` while the timeline plays, settle, judge; raises ``ScenarioError`` on a bad
-    scenario and ``OSError`` when the port cannot be bound."""
+def run_scenario(name_or_path: str | Path, command: Sequence[str], *, port: int = 0, junit: Path | None = None,
+                 timeout: float = DEFAULT_TIMEOUT, env: Mapping[str, str] | None = None,
+                 webhook_url: str | None = None) -> RunReport:
+    """Serve, load, (register ``webhook_url``,) run ``command`` while the timeline plays, mark its exit, settle,
+    judge; raises ``ScenarioError`` on a bad scenario and ``OSError`` when the port cannot be bound."""
     started = time.perf_counter()
     scenario = load_scenario(name_or_path)
     with _served(scenario, port, timeout) as (url, settings), ControlClient(url) as mock, \
             tempfile.TemporaryDirectory(prefix="zest-scenario-") as scratch:
         start = _load(mock, scenario)
         exports = _exports(mock, settings, scenario, Path(scratch))
+        if webhook_url is not None:
+            mock.set_webhook_endpoint(webhook_url, client_id=DEV_CLIENT_ID)
         timeline = Timeline(mock, scenario, start)
         player = threading.Thread(target=timeline.play, name="zest-scenario-timeline", daemon=True)
         player.start()
         ran = time.perf_counter()
         exit_code, problem = _execute(command, {**(env if env is not None else os.environ), **exports}, timeout)
         ran = time.perf_counter() - ran
-        cutoff = len(_items(mock.deliveries(client_id=DEV_CLIENT_ID)))
+        mock.mark_exit(DEV_CLIENT_ID)
         timeline.finish()
         player.join(timeout=60)
         mock.advance(seconds=0)
-        evidence = fetch_evidence(mock, DEV_CLIENT_ID, started_at=format_instant(start), attempts_cutoff=cutoff,
+        evidence = fetch_evidence(mock, DEV_CLIENT_ID, started_at=format_instant(start),
                                   healthy_from=timeline.healthy_from)
-        cases = [_command_case(scenario.name, exit_code, problem, timeout, ran), *evaluate(scenario, evidence)]
-    report = RunReport(scenario=scenario.name, seed=scenario.seed, command=_shown_command(command),
+        command_case = _command_case(scenario.name, exit_code, problem, timeout, ran, bool(evidence.requests))
+        cases = [command_case, *evaluate(scenario, evidence)]
+    report = RunReport(scenario=scenario.name, seed=scenario.seed, command=list(command),
                        exit_code=exit_code, cases=cases, timeline=timeline.log, facts=_facts(evidence),
                        duration_s=time.perf_counter() - started, junit=junit, evidence=evidence)
     if junit is not None:
@@ -163,10 +166,8 @@ def _exports(mock: ControlClient, settings: Settings, scenario: Scenario, scratc
 # ---- the command ----------------------------------------------------------------------------------------------
 
 
-def _execute(command: Command, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
+def _execute(command: Sequence[str], env: dict[str, str], timeout: float) -> tuple[int | None, str]:
     """The command's exit code (None: it did not finish in time) and what went wrong, if anything."""
-    if callable(command):
-        return _call_in_thread(command, env, timeout)
     try:  # its own process group, so stopping it also stops whatever it started (a shell's children)
         process = subprocess.Popen(list(command), env=env, start_new_session=True)
     except OSError as exc:
@@ -192,33 +193,17 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def _call_in_thread(function: PartnerFunction, env: dict[str, str], timeout: float) -> tuple[int | None, str]:
-    outcome: list[tuple[int, str]] = []
-
-    def run() -> None:
-        try:
-            outcome.append((int(function(env)), ""))
-        except BaseException:  # the partner's crash is a result, not the runner's
-            outcome.append((1, traceback.format_exc(limit=8)))
-
-    thread = threading.Thread(target=run, name="zest-scenario-partner", daemon=True)
-    thread.start()
-    thread.join(timeout)
-    return outcome[0] if outcome else (None, f"did not finish within {timeout:g} s")
-
-
-def _command_case(scenario: str, exit_code: int | None, problem: str, timeout: float, seconds: float) -> CaseResult:
+def _command_case(scenario: str, exit_code: int | None, problem: str, timeout: float, seconds: float,
+                  called: bool) -> CaseResult:
     classname = f"zest-mock.scenario.{scenario}"
+    if exit_code == 0 and not called:
+        return CaseResult("command", classname, False, "your command made no API calls",
+                          evidence="it exited 0 without one call under /v1/, so nothing it does was exercised",
+                          duration_s=seconds)
     if exit_code == 0:
         return CaseResult("command", classname, True, "exited 0", duration_s=seconds)
     message = f"timed out after {timeout:g} s" if exit_code is None else f"exited {exit_code}"
     return CaseResult("command", classname, False, message, evidence=problem, duration_s=seconds)
-
-
-def _shown_command(command: Command) -> list[str]:
-    if callable(command):
-        return [f"{getattr(command, '__module__', '?')}.{getattr(command, '__qualname__', repr(command))}"]
-    return list(command)
 
 
 # ---- the timeline ---------------------------------------------------------------------------------------------

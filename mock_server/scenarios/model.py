@@ -86,7 +86,8 @@ class NoParams(_Closed):
 
 class BackoffParams(_Closed):
     maxCalls: int = Field(default=3, ge=1, le=1000, description="At most this many calls ...")
-    withinSeconds: float = Field(default=1.0, gt=0, le=3600, description="... within this many wall seconds")
+    withinSeconds: float = Field(default=1.0, gt=0, le=3600,
+                                 description="... within this many seconds of the partner's waiting (mock-measured)")
 
 
 class AcknowledgedParams(_Closed):
@@ -119,10 +120,12 @@ EXPECTATION_SUMMARIES: dict[str, str] = {
     "idempotent_retries": "every write retried after a 5xx/429/timeout/drop reused its Idempotency-Key and body",
     "no_duplicate_resources": "no two 201 creates with the same body hash under different Idempotency-Keys",
     "form_before_funding": "no funding upload before a successful form upload for that subscription",
-    "backoff": "after a 5xx/429 answer, at most maxCalls calls within withinSeconds (wall time)",
+    "backoff": "after a 5xx/429 answer, at most maxCalls calls within withinSeconds of the partner's waiting "
+               "(measured by the mock)",
     "webhooks_acknowledged": "every real attempt to a healthy receiver answered 2xx within withinSeconds",
     "tampered_rejected": "every forged or stale copy of a webhook was refused with a 4xx",
-    "events_processed_once": "no eventId reported twice to POST /_mock/expectations/processed",
+    "events_processed_once": "no eventId reported twice to POST /_mock/expectations/processed (without reports: "
+                             "every repeated copy acknowledged 2xx)",
     "flow_completed": "an event of type `event` was stored for the dev partner",
     "dead_letter_redelivered": "every dead delivery was later delivered by a redelivery",
     "failed_rows_handled": "failed investor rows: retryable ones resubmitted with backoff until created or "
