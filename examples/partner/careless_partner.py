@@ -73,7 +73,9 @@ class Careless:
                 headers["Idempotency-Key"] = str(uuid.uuid4())
             return self.http.request(method, path, headers=headers, **kwargs)
 
-        return self.hammer(send, also=(409,) if keyed else ())
+        # A 401 is sent again too: each attempt mints a fresh token, so a token that expired between its minting and
+        # its use (the scenario's clock may move meanwhile) never decides a verdict.
+        return self.hammer(send, also=(401, 409) if keyed else (401,))
 
     def hammer(self, send: Callable[[], httpx.Response], also: tuple[int, ...] = ()) -> httpx.Response:
         """SIN: retries 5xx, 429 and dropped connections at once, ten times in a tight loop."""
