@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import socket
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from mock_server.harness.scenarios import (
     load_scenario,
 )
 from mock_server.http.limits import protocol_class
-from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
+from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings, resolve_audience
 
 
 @click.command()
@@ -45,10 +46,13 @@ from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, Settings
               "YAML file.")
 @click.option("--reject-replayed-assertions", is_flag=True, default=None,
               help="Refuse an assertion whose jti was already exchanged while it is still valid (off by default).")
+@click.option("--strict-fields", is_flag=True, default=None,
+              help="Refuse unknown request fields and multipart parts with 400 (env ZEST_MOCK_STRICT_FIELDS); by "
+                   "default they are ignored, as Zest does, and named in a Zest-Mock-Warning header.")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
     if isinstance(options.get("audience"), str):
-        options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
+        options["audience"] = resolve_audience(str(options["audience"]))
     try:
         settings = Settings.from_env(**options)
         if settings.admin_policy:
@@ -60,6 +64,7 @@ def serve(**options: object) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
+    listener = _listen(settings.host, settings.port)  # a busy port fails here, before the banner
     bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
     aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
     click.echo(f"zest-mock {__version__} listening on {bound} (clock {settings.clock_mode}, "
@@ -69,8 +74,30 @@ def serve(**options: object) -> None:
         click.echo(exposure_warning(settings.host), err=True)
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
     # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py).
-    uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
-                log_level="warning", timeout_graceful_shutdown=5, loop="asyncio", http=protocol_class(settings))
+    config = uvicorn.Config(functools.partial(create_app, settings), factory=True, host=settings.host,
+                            port=settings.port, log_level="warning", timeout_graceful_shutdown=5, loop="asyncio",
+                            http=protocol_class(settings))
+    uvicorn.Server(config).run(sockets=[listener])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to host:port (uvicorn listens on it), or a usage error saying why it cannot be."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                      proto=socket.IPPROTO_TCP)[0]
+        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason} (is another zest-mock serving there? "
+                                   "choose another --port)") from exc
+    return sock
 
 
 def exposure_warning(host: str) -> str:
@@ -81,18 +108,20 @@ def exposure_warning(host: str) -> str:
 
 
 @click.command()
-@click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
-              help="Where the mock (or a Zest environment) listens.")
+@click.option("--mock-url", "--base-url", "base_url", envvar=["ZEST_MOCK_URL", "ZEST_BASE_URL"], default=DEFAULT_URL,
+              show_default=True, help="Where the mock (or a Zest environment) listens (env ZEST_MOCK_URL; "
+              "--base-url is the old name).")
 @click.option("--client-id", envvar="ZEST_CLIENT_ID", default=DEV_CLIENT_ID, show_default=True)
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ed25519 private key (PEM) of the client; default the shipped dev partner key.")
-@click.option("--audience", help="JWT aud; default the base URL.")
+@click.option("--audience", help=f"JWT aud: a URL or a preset ({', '.join(AUDIENCE_PRESETS)}); default the URL "
+              "called.")
 def token(base_url: str, client_id: str, private_key_file: Path | None, audience: str | None) -> None:
     """Print a bearer token, obtained by the real JWT-bearer exchange."""
     key = private_key_file.read_text() if private_key_file else dev_partner_private_key()
     try:
-        click.echo(fetch_token(base_url, client_id, key, audience or base_url.rstrip("/")))
+        click.echo(fetch_token(base_url, client_id, key, resolve_audience(audience or base_url)))
     except httpx.HTTPStatusError as exc:
         click.echo(f"token exchange refused: {exc.response.status_code} {exc.response.text}", err=True)
         sys.exit(1)
@@ -100,5 +129,3 @@ def token(base_url: str, client_id: str, private_key_file: Path | None, audience
         click.echo(f"cannot reach {base_url}: {exc}", err=True)
         sys.exit(1)
 
-
-# ---- talking to a running mock through its control plane -------------------------------------------------------

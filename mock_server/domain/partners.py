@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -46,6 +47,11 @@ class NewPartner:
 def dev_partner_private_key() -> str:
     """The shipped private key of the dev partner (also in ``fixtures/``)."""
     return (DEV_PARTNER_DIR / "ed25519-private.pem").read_text()
+
+
+def dev_partner_private_key_file() -> Path:
+    """Where the shipped dev key lies in the installed package, for partners' own code to read."""
+    return Path(str(DEV_PARTNER_DIR / "ed25519-private.pem")).resolve()
 
 
 def ensure_dev_partner(store: Store, clock: Clock, webhook_url: str | None, webhook_secret: str | None) -> Partner:

@@ -143,7 +143,8 @@ def default_budget(max_examples: int) -> int:
 
 
 def mock_document() -> dict[str, Any]:
-    """The mock's partner document, built from its operation declarations as ``create_app`` builds it."""
+    """The mock's partner document, built from its operation declarations as ``create_app`` builds it (unknown
+    request fields ignored: the default, not ``--strict-fields``)."""
     from mock_server.app import all_operations
     from mock_server.models import InvestorCreateRow
     from mock_server.openapi import build_document

@@ -9,6 +9,7 @@ from mock_server.http.bodies import read_json
 from mock_server.http.common import errors, idempotency_key
 from mock_server.http.fault_injection import row_fault_plan
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.unknown_fields import ignored_fields
 from mock_server.http.writes import run_write
 from mock_server.models import (
     InvestorBulkCreate,
@@ -27,8 +28,9 @@ async def bulk_investors(call: Call) -> Response:
     state = call.request.scope.setdefault("state", {})
 
     def effect() -> tuple[int, object]:
-        rows = parse_model(InvestorBulkCreate, data).investors
-        created = investors.bulk_create(call.rt, call.partner, rows, row_fault_plan(call.request.scope))
+        ignored = ignored_fields(call)
+        rows = parse_model(InvestorBulkCreate, data, ignored=ignored).investors
+        created = investors.bulk_create(call.rt, call.partner, rows, row_fault_plan(call.request.scope), ignored)
         state["rows"] = created.outcomes  # for the journal: how each row was answered
         return 200, dump(created.response)
 
@@ -44,7 +46,7 @@ async def bulk_subscriptions(call: Call) -> Response:
     spv_slug = call.request.path_params["spv_slug"]
 
     def effect() -> tuple[int, object]:
-        body = parse_model(SubscriptionBulkCreate, data)
+        body = parse_model(SubscriptionBulkCreate, data, ignored=ignored_fields(call))
         return 201, dump(subscriptions.bulk_create(call.rt, call.partner, spv_slug, body))
 
     return run_write(call, data, effect, key_required=False)

@@ -9,6 +9,7 @@ from mock_server.errors import InvalidRequest
 from mock_server.http.bodies import int_query, json_response, read_json
 from mock_server.http.common import errors, idempotency_key
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.unknown_fields import ignored_fields
 from mock_server.http.writes import run_write
 from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse, SpvRequestStatus, dump
 from mock_server.validation import parse_model
@@ -23,7 +24,8 @@ async def create(call: Call) -> Response:
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
 
     def effect() -> tuple[int, object]:
-        return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data)))
+        return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data,
+                                                                               ignored=ignored_fields(call))))
 
     return run_write(call, data, effect, key_required=True)
 
