@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import socket
 import sys
@@ -64,7 +65,7 @@ def serve(**options: object) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
 
-    listener = _listen(settings.host, settings.port)  # a busy port fails here, before the banner
+    _refuse_a_busy_port(settings.host, settings.port)
     bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
     aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
     click.echo(f"zest-mock {__version__} listening on {bound} (clock {settings.clock_mode}, "
@@ -74,30 +75,27 @@ def serve(**options: object) -> None:
         click.echo(exposure_warning(settings.host), err=True)
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
     # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py).
-    config = uvicorn.Config(functools.partial(create_app, settings), factory=True, host=settings.host,
-                            port=settings.port, log_level="warning", timeout_graceful_shutdown=5, loop="asyncio",
-                            http=protocol_class(settings))
-    uvicorn.Server(config).run(sockets=[listener])
+    uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
+                log_level="warning", timeout_graceful_shutdown=5, loop="asyncio", http=protocol_class(settings))
 
 
-def _listen(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to host:port (uvicorn listens on it), or a usage error saying why it cannot be."""
+def _refuse_a_busy_port(host: str, port: int) -> None:
+    """Fail before the banner when something already listens on host:port (uvicorn would say so only after it).
+
+    Other bind problems (an address that is not this machine's, say) are left to uvicorn to report.
+    """
     try:
-        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
-                                                      proto=socket.IPPROTO_TCP)[0]
-        # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then.
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        raise click.ClickException(f"cannot listen on {host}:{port}: {reason} (is another zest-mock serving there? "
-                                   "choose another --port)") from exc
-    return sock
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(f"cannot listen on {host}:{port}: address already in use (is another "
+                                           "zest-mock serving there? choose another --port)") from exc
 
 
 def exposure_warning(host: str) -> str:
