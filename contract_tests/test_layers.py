@@ -22,6 +22,7 @@ HARNESS_MAY_IMPORT = (
     "mock_server.app",  # create_app, partner_document: a mock served in process, then HTTP only
     "mock_server.settings",  # the settings that serving takes
     "mock_server.clock",  # the instant format of the wire
+    "mock_server.durations",  # durations as people write them (2h, 30s)
     "mock_server.dev_partner",  # the shipped dev partner's id and key
     "mock_server.scenarios.model",  # the scenario model and loader
     "mock_server.webhooks.events",  # the event types of the wire
@@ -32,7 +33,8 @@ HARNESS_MAY_IMPORT = (
 # plane sits on both; the harness and the CLI on top.
 LAYERS = (
     ("engine", ("mock_server", "mock_server.errors", "mock_server.clock", "mock_server.ids", "mock_server.settings",
-                "mock_server.validation", "mock_server.store", "mock_server.models", "mock_server.contracts",
+                "mock_server.validation", "mock_server.durations", "mock_server.store", "mock_server.models",
+                "mock_server.contracts",
                 "mock_server.dev_partner", "mock_server.scheduler", "mock_server.webhooks", "mock_server.runtime",
                 # the partner registry (store only): webhook delivery reads endpoints, secrets and chaos from it
                 "mock_server.domain.partners")),

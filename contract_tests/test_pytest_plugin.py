@@ -68,6 +68,7 @@ from helpers import create
 def test_nothing_heavy_at_start_up():
     assert "mock_server.app" not in sys.modules
     assert "mock_server.harness.control_client" not in sys.modules
+    assert "freezegun" not in sys.modules
 
 
 def test_waits_for_a_webhook_that_never_comes(zest_mock, zest_webhook_receiver):

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from mock_server import __version__
-from mock_server.control import admin, clock, console, faults, journal, scenarios, state, webhooks
+from mock_server.control import admin, clock, console, credentials, faults, journal, scenarios, state, webhooks
 from mock_server.control.guard import ControlPlaneGuard
 from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import admin as domain_admin
@@ -28,6 +28,7 @@ from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestErro
 from mock_server.http import assets, registry
 from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
+from mock_server.http.unknown_fields import WarningHeaderMiddleware
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import Documents, build_document
 from mock_server.runtime import Runtime
@@ -42,6 +43,7 @@ def all_operations() -> list[Operation]:
     return [
         *registry.OPERATIONS, *admin.OPERATIONS, *clock.OPERATIONS, *webhooks.OPERATIONS, *faults.OPERATIONS,
         *state.OPERATIONS, *journal.OPERATIONS, *scenarios.OPERATIONS, *console.OPERATIONS, *assets.OPERATIONS,
+        *credentials.OPERATIONS,
     ]
 
 
@@ -71,16 +73,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The journal is outermost so it records what injected faults did to each call; the guard refuses /_mock
         # requests a foreign web page could have sent.
         middleware=[Middleware(JournalMiddleware), Middleware(ControlPlaneGuard),
-                    Middleware(FaultInjectionMiddleware, operations=operations)],
+                    Middleware(FaultInjectionMiddleware, operations=operations), Middleware(WarningHeaderMiddleware)],
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
     app.state.rt = rt
     app.state.openapi = Documents({
-        "partner": lambda: _partner_document(operations),
+        "partner": lambda: _partner_document(operations, closed_requests=settings.strict_fields),
         "control": lambda: build_document(
             operations, plane="control", title="zest-mock control plane", version=__version__,
             description="Test-only endpoints under /_mock: admin actions, clock, webhooks, faults, state.",
+            closed_requests=True,
         ),
     })
     return app
@@ -91,9 +94,11 @@ def partner_document() -> dict[str, Any]:
     return _partner_document(all_operations())
 
 
-def _partner_document(operations: list[Operation]) -> dict[str, Any]:
+def _partner_document(operations: list[Operation], *, closed_requests: bool = False) -> dict[str, Any]:
+    """Request schemas are closed only under ``--strict-fields``; by default unknown fields are ignored."""
     return build_document(operations, plane="partner", title="Zest Partner API (zest-mock)", version=__version__,
-                          description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow])
+                          description="The Zest Partner API as served by zest-mock.", extra_models=[InvestorCreateRow],
+                          closed_requests=closed_requests)
 
 
 def register_jobs(rt: Runtime) -> None:

@@ -3,6 +3,10 @@
 One builder serves both planes: ``/openapi.json`` (the partner API, same paths, operationIds, parameters and
 schema names as the published document, with the status codes the mock really answers) and
 ``/_mock/openapi.json`` (the control plane). ``Documents`` builds each one when first asked for, not at start-up.
+
+Response schemas are always open (no ``additionalProperties: false``), as Zest's are: a client generated from the
+document must accept the fields Zest adds later. Request schemas are closed only where the mock refuses unknown
+fields (``closed_requests``: the control plane, and the partner API under ``--strict-fields``).
 """
 
 from __future__ import annotations
@@ -40,10 +44,14 @@ class Documents(Mapping[str, dict[str, Any]]):
 
 def build_document(
     operations: Sequence[Operation], *, plane: str, title: str, version: str, description: str,
-    extra_models: Iterable[type[BaseModel]] = (),
+    extra_models: Iterable[type[BaseModel]] = (), closed_requests: bool = False,
 ) -> dict[str, Any]:
     chosen = [op for op in operations if op.plane == plane]
     models = _models(chosen, extra_models)
+    schemas = _schemas(models)
+    responses = [a.model.__name__ for op in chosen for a in op.answers.values() if a.model is not None]
+    for name in _reachable(schemas, responses) if closed_requests else list(schemas):
+        schemas[name] = _opened(schemas[name])
     paths: dict[str, dict[str, Any]] = {}
     for op in chosen:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
@@ -51,7 +59,7 @@ def build_document(
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"schemas": _schemas(models)},
+        "components": {"schemas": schemas},
     }
     if any(op.secured for op in chosen):
         document["components"]["securitySchemes"] = {"HTTPBearer": {"type": "http", "scheme": "bearer"}}
@@ -110,6 +118,38 @@ def _models(operations: Sequence[Operation], extra: Iterable[type[BaseModel]]) -
 def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     return {name: _tidy(schema) for name, schema in sorted(top.get("$defs", {}).items())}
+
+
+def _reachable(schemas: dict[str, Any], roots: Iterable[str]) -> set[str]:
+    """The schema names ``roots`` refer to, directly or through other schemas."""
+    found: set[str] = set()
+    todo = list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found or name not in schemas:
+            continue
+        found.add(name)
+        todo += _refs(schemas[name])
+    return found
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, list):
+        return [name for item in node for name in _refs(item)]
+    if not isinstance(node, dict):
+        return []
+    own = [node["$ref"].rsplit("/", 1)[-1]] if isinstance(node.get("$ref"), str) else []
+    return own + [name for value in node.values() for name in _refs(value)]
+
+
+def _opened(node: Any) -> Any:
+    """``node`` without any ``additionalProperties: false`` (free-form maps keep theirs)."""
+    if isinstance(node, list):
+        return [_opened(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {key: _opened(value) for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)}
 
 
 def _tidy(node: Any) -> Any:

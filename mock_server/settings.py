@@ -56,6 +56,7 @@ class Settings:
     max_request_headers: int = 100
     header_timeout_seconds: float = 10.0  # from the first byte of a request until its last header
     body_idle_timeout_seconds: float = 10.0  # longest silence while a request body is still owed
+    strict_fields: bool = False  # refuse unknown request fields (400) instead of ignoring them with a warning
 
     @property
     def base_url(self) -> str:
@@ -105,12 +106,17 @@ def _coerce(name: str, raw: str) -> Any:
     if name == "seed":
         return int(raw) if raw else None
     if name == "audience":
-        return AUDIENCE_PRESETS.get(raw, raw) or None
+        return resolve_audience(raw) or None
     if kind is bool:
         return raw.lower() in ("1", "true", "yes", "on")
     if kind in (int, float):
         return kind(raw)
     return raw or None
+
+
+def resolve_audience(value: str) -> str:
+    """An audience as a URL: a preset name (``local``, ``sandbox``, ``production``) as its URL, a URL as given."""
+    return AUDIENCE_PRESETS.get(value, value).rstrip("/")
 
 
 def _url_host(host: str) -> str:

@@ -91,7 +91,7 @@ CREATE TABLE IF NOT EXISTS faults (
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, wall_at REAL, method TEXT NOT NULL, path TEXT NOT NULL,
     operation_id TEXT, client_id TEXT, idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL,
-    duration_ms REAL NOT NULL, fault TEXT, resource TEXT);
+    duration_ms REAL NOT NULL, fault TEXT, resource TEXT, ignored_fields TEXT);
 CREATE TABLE IF NOT EXISTS journal_rows (
     seq INTEGER NOT NULL, idx INTEGER NOT NULL, partner_investor_id TEXT NOT NULL, row_hash TEXT NOT NULL,
     status TEXT NOT NULL, person_id TEXT, error_code TEXT, retryable INTEGER, field TEXT, fault TEXT,

@@ -1,7 +1,12 @@
-"""Turning pydantic validation failures into Zest field errors (paths like ``subscriptions[1].lumpSum.value``)."""
+"""Turning pydantic validation failures into Zest field errors (paths like ``subscriptions[1].lumpSum.value``).
+
+Unknown fields: the closed models refuse them (``unknown_attribute``); a caller that passes an ``ignored`` list
+gets them left out instead, as Zest's own (FastAPI) models do, with their paths appended to that list.
+"""
 
 from __future__ import annotations
 
+import copy
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -20,14 +25,37 @@ _CODES = {
 }
 
 
-def parse_model(model: type[M], data: Any, prefix: str = "") -> M:
-    """Validate ``data`` against a closed model, or raise 400 ``validation_error`` listing every failing field."""
+def parse_model(model: type[M], data: Any, prefix: str = "", *, ignored: list[str] | None = None) -> M:
+    """Validate ``data`` against a closed model, or raise 400 ``validation_error`` listing every failing field.
+
+    With ``ignored``, unknown fields (at any depth of the model, not inside free-form dicts) are dropped and their
+    paths appended to it rather than refused.
+    """
     if not isinstance(data, dict):
         raise ValidationFailed([FieldError(prefix or "body", "type", "expected a JSON object", shorten(data))])
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        unknown = [err["loc"] for err in exc.errors(include_url=False) if err["type"] == "extra_forbidden"]
+        if ignored is None or not unknown:
+            raise ValidationFailed(field_errors(exc, prefix)) from exc
+    ignored.extend(_path(prefix, loc) for loc in unknown)
+    try:
+        return model.model_validate(_without(data, unknown))
+    except ValidationError as exc:
         raise ValidationFailed(field_errors(exc, prefix)) from exc
+
+
+def _without(data: dict[str, Any], locations: list[tuple[int | str, ...]]) -> dict[str, Any]:
+    """A copy of ``data`` without the keys at ``locations`` (pydantic error locations)."""
+    pruned = copy.deepcopy(data)
+    for loc in locations:
+        node: Any = pruned
+        for part in loc[:-1]:
+            node = node[part] if isinstance(node, dict | list) else None
+        if isinstance(node, dict):
+            node.pop(loc[-1], None)
+    return pruned
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[FieldError]:

@@ -1,10 +1,9 @@
-"""Commands that drive a running mock through its control plane: clock, admin, webhooks, state, reset, requests."""
+"""Commands that drive a running mock through its control plane: clock, admin, webhooks, state, reset, requests,
+dev-credentials."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import click
 
 from mock_server.cli.common import DEFAULT_URL
+from mock_server.durations import parse_duration
 from mock_server.harness.control_client import (
     JSON,
     ControlClient,
@@ -20,9 +20,6 @@ from mock_server.harness.control_client import (
     MockUnreachable,
 )
 
-_DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
-_UNIT_SECONDS = (86400, 3600, 60, 1)
-
 
 class Duration(click.ParamType):
     """``30s``, ``5m``, ``2h``, ``1d``, ``1h30m`` or plain seconds (``90``), as seconds."""
@@ -30,19 +27,10 @@ class Duration(click.ParamType):
     name = "duration"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        seconds = float(value) if isinstance(value, int | float) else self._seconds(str(value), param, ctx)
-        if not 0 <= seconds < float("inf"):
-            self.fail(f"{value!r} is not a duration of zero or more seconds", param, ctx)
-        return seconds
-
-    def _seconds(self, value: str, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        text = value.strip().lower()
-        with contextlib.suppress(ValueError):
-            return float(text)
-        match = _DURATION.fullmatch(text)
-        if not text or match is None:
-            self.fail(f"{value!r} is not a duration like 30s, 5m, 2h, 1d or 1h30m", param, ctx)
-        return sum(float(part) * unit for part, unit in zip(match.groups(), _UNIT_SECONDS, strict=True) if part)
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _control(command: Callable[..., None]) -> Callable[..., None]:
@@ -102,7 +90,7 @@ def clock_show(mock_url: str, as_json: bool) -> None:
     _run(mock_url, as_json, ControlClient.clock, _clock_lines)
 
 
-@clock.command("advance")
+@clock.command("advance", context_settings={"ignore_unknown_options": True})  # so -5m reaches Duration
 @click.argument("duration", type=Duration(), required=False)
 @click.option("--to", "to", metavar="ISO", help="Advance to this ISO 8601 instant instead of by a duration.")
 @_control
@@ -181,14 +169,40 @@ def webhooks_list(client_id: str | None, event_type: str | None, mock_url: str, 
         r, "no events", lambda e: f"{e.get('occurredAt')} {e.get('eventId')} {e.get('eventType')} {e.get('clientId')}"))
 
 
+@webhooks.command("endpoint")
+@click.argument("url")
+@click.option("--secret", help="A new signing secret (whsec_...); default: keep the current one.")
+@click.option("--client-id", help="The partner whose endpoint this is (default dev-partner).")
+@_control
+def webhooks_endpoint(url: str, secret: str | None, client_id: str | None, mock_url: str, as_json: bool) -> None:
+    """Deliver the partner's webhooks to URL from now on; deliveries waiting for an endpoint resume."""
+    _run(mock_url, as_json, lambda c: c.set_webhook_endpoint(url, client_id=client_id, secret=secret),
+         lambda r: [f"{r.get('clientId')} webhooks go to {r.get('url')} (secret {r.get('secret')}); "
+                    f"{r.get('resumedDeliveries', 0)} waiting deliveries resumed"])
+
+
 @webhooks.command("deliveries")
 @click.option("--client-id", help="Only this partner's attempts.")
 @click.option("--event-id", help="Only attempts to deliver this event.")
 @_control
 def webhooks_deliveries(client_id: str | None, event_id: str | None, mock_url: str, as_json: bool) -> None:
     """Every delivery attempt, oldest first: outcome, status code or error, duration, next attempt."""
-    _run(mock_url, as_json, lambda c: c.deliveries(client_id, event_id),
-         lambda r: _items(r, "no delivery attempts", _attempt_line))
+
+    def call(c: ControlClient) -> JSON:
+        result = c.deliveries(client_id, event_id)
+        if not as_json and not result.get("items"):  # say why nothing was attempted
+            result = {**result, "noEndpoint": [p.get("clientId") for p in c.partners().get("items", [])
+                                               if not p.get("webhookUrl") and client_id in (None, p.get("clientId"))]}
+        return result
+
+    _run(mock_url, as_json, call, _deliveries_lines)
+
+
+def _deliveries_lines(result: JSON) -> list[str]:
+    if result.get("items"):
+        return [_attempt_line(a) for a in result["items"]]
+    return ["no delivery attempts", *(f"{client} has no webhook endpoint: its events are kept until one is set "
+                                      "(zest-mock webhooks endpoint URL)" for client in result.get("noEndpoint", []))]
 
 
 @webhooks.command("dead")
@@ -215,6 +229,32 @@ def _attempt_line(a: JSON) -> str:
     line = (f"{a.get('at')} {a.get('eventId')} #{a.get('attempt')} {a.get('outcome')} {result} "
             f"{a.get('durationMs')}ms")
     return line + (f" next {a['nextAttemptAt']}" if a.get("nextAttemptAt") else "")
+
+
+@click.command("dev-credentials")
+@click.option("--env", "as_env", is_flag=True, help="Print ZEST_*=value lines (for $GITHUB_ENV or `export`).")
+@_control
+def dev_credentials_command(as_env: bool, mock_url: str, as_json: bool) -> None:
+    """The dev partner's private key file, client id, JWT audience and webhook secret for the running mock."""
+    from mock_server.dev_partner import dev_partner_private_key_file
+
+    key_file = str(dev_partner_private_key_file())
+    _run(mock_url, as_json, lambda c: {**c.dev_credentials(), "privateKeyFile": key_file},
+         (lambda r: _credentials_env(r, mock_url)) if as_env else _credentials_lines)
+
+
+def _credentials_lines(r: JSON) -> list[str]:
+    endpoint = r.get("webhookUrl") or "none (set one with: zest-mock webhooks endpoint URL)"
+    return [f"private key     {r.get('privateKeyFile')}", f"client id       {r.get('clientId')}",
+            f"audience        {r.get('audience')}", f"webhook secret  {r.get('webhookSecret')}",
+            f"webhook url     {endpoint}"]
+
+
+def _credentials_env(r: JSON, mock_url: str) -> list[str]:
+    url = mock_url.rstrip("/")
+    return [f"ZEST_BASE_URL={url}", f"ZEST_MOCK_URL={url}", f"ZEST_CLIENT_ID={r.get('clientId')}",
+            f"ZEST_PRIVATE_KEY_FILE={r.get('privateKeyFile')}", f"ZEST_WEBHOOK_SECRET={r.get('webhookSecret')}",
+            f"ZEST_AUDIENCE={r.get('audience')}"]
 
 
 @click.command("state")

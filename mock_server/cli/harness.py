@@ -14,6 +14,7 @@ import click
 from mock_server.cli.common import DEFAULT_URL
 from mock_server.cli.control import pairs
 from mock_server.harness.control_client import JSON, ControlError
+from mock_server.settings import resolve_audience
 
 if TYPE_CHECKING:
     from mock_server.harness.junit import CaseResult
@@ -190,7 +191,8 @@ def _run_lines(cases: list[CaseResult], timeline: list[str]) -> list[str]:
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ed25519 private key (PEM) of --client-id.")
-@click.option("--audience", help="JWT aud of the minted assertion; default the base URL.")
+@click.option("--audience", help="JWT aud of the minted assertion: a URL or a preset (sandbox, production); default "
+              "the base URL.")
 @click.option("--allow-writes", is_flag=True,
               help="Also cancel and upload against a server that is not a zest-mock (reads and creates only "
                    "otherwise).")
@@ -223,7 +225,8 @@ def conformance_command(base_url: str, spec_file: Path | None, token: str | None
     try:
         report = conformance.run_conformance(
             base_url, spec=spec, spec_label=str(spec_file) if spec_file else None, token=token, client_id=client_id,
-            private_key_pem=key, audience=audience, allow_writes=allow_writes, max_examples=max_examples, seed=seed,
+            private_key_pem=key, audience=audience and resolve_audience(audience), allow_writes=allow_writes,
+            max_examples=max_examples, seed=seed,
             on_exceptions=lambda applied: _exception_lines(applied, echo),
             on_result=lambda case: echo(f"{case.status} {case.name}" + (f": {case.message}" if case.message else "")),
         )

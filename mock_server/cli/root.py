@@ -17,7 +17,7 @@ def main() -> None:
 for command in (
     serving.serve, serving.token,
     control.clock, control.admin, control.webhooks, control.state_command, control.reset_command,
-    control.requests_command,
+    control.requests_command, control.dev_credentials_command,
     harness.scenario, harness.verify_receiver_command, harness.conformance_command,
 ):
     main.add_command(command)

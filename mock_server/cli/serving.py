@@ -4,8 +4,10 @@ What a command needs beyond click and the settings is imported inside it (see ``
 
 from __future__ import annotations
 
+import errno
 import functools
 import gc
+import socket
 import sys
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import click
 
 from mock_server import __version__
 from mock_server.cli.common import DEFAULT_URL
-from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, Settings
+from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, Settings, resolve_audience
 
 
 @click.command()
@@ -36,6 +38,9 @@ from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, S
               "YAML file.")
 @click.option("--reject-replayed-assertions", is_flag=True, default=None,
               help="Refuse an assertion whose jti was already exchanged while it is still valid (off by default).")
+@click.option("--strict-fields", is_flag=True, default=None,
+              help="Refuse unknown request fields and multipart parts with 400 (env ZEST_MOCK_STRICT_FIELDS); by "
+                   "default they are ignored, as Zest does, and named in a Zest-Mock-Warning header.")
 def serve(**options: object) -> None:
     """Serve the Partner API and the /_mock control plane."""
     gc.disable()  # imports allocate what lives as long as the process: no collector passes over them
@@ -49,6 +54,7 @@ def serve(**options: object) -> None:
     finally:
         gc.enable()
 
+    _refuse_a_busy_port(settings.host, settings.port)
     bound = f"http://{f'[{settings.host}]' if ':' in settings.host else settings.host}:{settings.port}"
     aside = "" if bound == settings.base_url else f"; partners' base URL (JWT aud, file URLs) {settings.base_url}"
     click.echo(f"zest-mock {__version__} listening on {bound} (clock {settings.clock_mode}, "
@@ -69,7 +75,7 @@ def _settings(options: dict[str, object]) -> Settings:
     from mock_server.scenarios.model import ScenarioError, load_scenario
 
     if isinstance(options.get("audience"), str):
-        options["audience"] = AUDIENCE_PRESETS.get(str(options["audience"]), options["audience"])
+        options["audience"] = resolve_audience(str(options["audience"]))
     try:
         settings = Settings.from_env(**options)
         if settings.admin_policy:
@@ -83,6 +89,25 @@ def _settings(options: dict[str, object]) -> Settings:
     return settings
 
 
+def _refuse_a_busy_port(host: str, port: int) -> None:
+    """Fail before the banner when something already listens on host:port (uvicorn would say so only after it).
+
+    Other bind problems (an address that is not this machine's, say) are left to uvicorn to report.
+    """
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except OSError:
+        return
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds: TIME_WAIT is no obstacle
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise click.ClickException(f"cannot listen on {host}:{port}: address already in use (is another "
+                                           "zest-mock serving there? choose another --port)") from exc
+
+
 def exposure_warning(host: str) -> str:
     return (f"WARNING: --host {host} is not loopback: anyone who can reach this port can use the unauthenticated "
             "/_mock control plane (by the address the connection arrives on, or --public-url): read every partner's "
@@ -91,13 +116,15 @@ def exposure_warning(host: str) -> str:
 
 
 @click.command()
-@click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
-              help="Where the mock (or a Zest environment) listens.")
+@click.option("--mock-url", "--base-url", "base_url", envvar=["ZEST_MOCK_URL", "ZEST_BASE_URL"], default=DEFAULT_URL,
+              show_default=True, help="Where the mock (or a Zest environment) listens (env ZEST_MOCK_URL; "
+              "--base-url is the old name).")
 @click.option("--client-id", envvar="ZEST_CLIENT_ID", default=DEV_CLIENT_ID, show_default=True)
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="Ed25519 private key (PEM) of the client; default the shipped dev partner key.")
-@click.option("--audience", help="JWT aud; default the base URL.")
+@click.option("--audience", help=f"JWT aud: a URL or a preset ({', '.join(AUDIENCE_PRESETS)}); default the URL "
+              "called.")
 def token(base_url: str, client_id: str, private_key_file: Path | None, audience: str | None) -> None:
     """Print a bearer token, obtained by the real JWT-bearer exchange."""
     import httpx
@@ -107,7 +134,7 @@ def token(base_url: str, client_id: str, private_key_file: Path | None, audience
 
     key = private_key_file.read_text() if private_key_file else dev_partner_private_key()
     try:
-        click.echo(fetch_token(base_url, client_id, key, audience or base_url.rstrip("/")))
+        click.echo(fetch_token(base_url, client_id, key, resolve_audience(audience or base_url)))
     except httpx.HTTPStatusError as exc:
         click.echo(f"token exchange refused: {exc.response.status_code} {exc.response.text}", err=True)
         sys.exit(1)
@@ -115,5 +142,3 @@ def token(base_url: str, client_id: str, private_key_file: Path | None, audience
         click.echo(f"cannot reach {base_url}: {exc}", err=True)
         sys.exit(1)
 
-
-# ---- talking to a running mock through its control plane -------------------------------------------------------

@@ -3,9 +3,9 @@ the table's owner), and the route that lists them.
 
 Only paths under ``/v1/`` are recorded (not ``/_mock``, not system paths). A row is written after the response
 went out: simulated time at the start, method, path, operationId, clientId and body hash (which the route leaves in
-``scope["state"]``), Idempotency-Key, status (499 when the client went away first) and wall duration; for a bulk
-investor create also how each row was answered (the route leaves them in ``scope["state"]["rows"]``). Recording
-never breaks a request: its own failures are logged and swallowed.
+``scope["state"]``), Idempotency-Key, status (499 when the client went away first), wall duration and the unknown
+request fields the route ignored; for a bulk investor create also how each row was answered (the route leaves them
+in ``scope["state"]["rows"]``). Recording never breaks a request: its own failures are logged and swallowed.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from mock_server.http.bodies import int_query, json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param
 from mock_server.runtime import Runtime
-from mock_server.store import Row, dumps
+from mock_server.store import Row, dumps, loads
 
 log = logging.getLogger("zest_mock.journal")
 PREFIX = "/v1/"
@@ -110,7 +110,7 @@ class _Entry:
                 self.at, self.wall_at, self.scope["method"], self.scope["path"], self.state.get("operation_id"),
                 self.state.get("client_id"), _header(self.scope, b"idempotency-key"), self.state.get("body_hash"),
                 status, round((time.perf_counter() - self.started) * 1000, 3), _text(self.state.get("fault")),
-                _text(self.state.get("resource")),
+                _text(self.state.get("resource")), _text(self.state.get("ignored_fields") or None),
             ), self.state.get("rows") or ())
         except Exception:  # the journal must never break a request
             log.exception("could not journal %s %s", self.scope.get("method"), self.scope.get("path"))
@@ -164,6 +164,8 @@ class JournalEntry(BaseModel):
     resource: str | None
     rows: list[JournalRow] = Field(description="bulkCreateInvestors: how each row was answered (even when the "
                                                "answer itself was lost); empty for other calls")
+    ignoredFields: list[str] | None = Field(
+        default=None, description="Unknown request fields the mock ignored (named in Zest-Mock-Warning)")
 
 
 class JournalPage(BaseModel):
@@ -190,7 +192,7 @@ def _wire(r: Row) -> dict[str, Any]:
     return {"seq": r["seq"], "at": r["at"], "wallAt": r["wall_at"], "method": r["method"], "path": r["path"],
             "operationId": r["operation_id"], "clientId": r["client_id"], "idempotencyKey": r["idempotency_key"],
             "bodyHash": r["body_hash"], "status": r["status"], "durationMs": r["duration_ms"], "fault": r["fault"],
-            "resource": r["resource"]}
+            "resource": r["resource"], "ignoredFields": loads(r["ignored_fields"])}
 
 
 OPERATIONS = [
@@ -204,6 +206,6 @@ OPERATIONS = [
                             description="How many of the latest matching calls to return")),
               plane="control",
               description="Every call under /v1/: simulated time at its start, method, path, operationId, client, "
-                          "Idempotency-Key, body hash, status (499: the client went away first), wall duration and, "
-                          "for bulkCreateInvestors, how each row was answered."),
+                          "Idempotency-Key, body hash, status (499: the client went away first), wall duration, the "
+                          "unknown fields ignored and, for bulkCreateInvestors, how each row was answered."),
 ]

@@ -1,6 +1,7 @@
 """Authentication: the RFC 7523 JWT-bearer exchange and bearer-token checks, all against the simulated clock.
 
-Assertions must be EdDSA, signed by the partner's registered key, with ``aud`` exactly the configured audience,
+Assertions must be EdDSA, signed by the partner's registered key, with ``aud`` exactly one of the accepted
+audiences (the configured ``--audience``, else the base URL the exchange was called on or the mock's own),
 ``sub == client_id``, and ``iat``/``exp`` (and ``nbf`` when present) inside a small leeway of simulated now; with
 ``reject_replayed_assertions`` a ``jti`` may be exchanged once (``assertion_replay``). Access tokens are HS256 JWTs
 signed with a per-instance secret, so they survive a restart with a state file and expire on simulated time.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,15 +39,27 @@ class TokenGrant:
 
 
 def exchange(
-    store: Store, clock: Clock, settings: Settings, grant_type: str | None, assertion: str | None
+    store: Store, clock: Clock, settings: Settings, grant_type: str | None, assertion: str | None,
+    audiences: Sequence[str],
 ) -> TokenGrant:
-    """Check a signed assertion and issue an access token for its partner."""
+    """Check a signed assertion (its ``aud`` one of ``audiences``) and issue an access token for its partner."""
     if grant_type != GRANT_TYPE:
         raise InvalidRequest(f"grant_type must be {GRANT_TYPE}")
     if not assertion:
         raise InvalidRequest("assertion is required")
-    partner = _check_assertion(store, clock, settings, assertion)
+    partner = _check_assertion(store, clock, settings, assertion, audiences)
     return issue_token(store, clock, settings, partner.client_id)
+
+
+def accepted_audiences(settings: Settings, called_base_url: str) -> tuple[str, ...]:
+    """The ``aud`` values an exchange called at ``called_base_url`` accepts, the one partners should use first.
+
+    A configured audience (a URL or preset, as Zest environments have one) is the only one; otherwise the base URL
+    the partner called (scheme and Host as sent), as real Zest expects its own base URL, and the mock's own.
+    """
+    if settings.audience:
+        return (settings.audience,)
+    return tuple(dict.fromkeys((called_base_url.rstrip("/"), settings.base_url)))
 
 
 def issue_token(store: Store, clock: Clock, settings: Settings, client_id: str) -> TokenGrant:
@@ -110,7 +124,8 @@ def require_provisioned(partner: Partner) -> None:
         raise Forbidden(f"partner application {partner.client_id!r} is not provisioned for the partner API")
 
 
-def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: str) -> Partner:
+def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: str,
+                     audiences: Sequence[str]) -> Partner:
     import jwt
 
     if len(assertion) > MAX_TOKEN_CHARS:
@@ -128,7 +143,7 @@ def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: 
     partner = partners.find(store, client_id)
     if partner is None:
         raise InvalidToken(f"client_id {client_id!r} is not registered")
-    claims = _verify_signature(assertion, partner, settings)
+    claims = _verify_signature(assertion, partner, audiences)
     _check_times(claims, clock, settings)
     if partner.issuer and claims.get("iss") != partner.issuer:
         raise InvalidToken("assertion iss does not match the partner's registered issuer")
@@ -136,17 +151,17 @@ def _check_assertion(store: Store, clock: Clock, settings: Settings, assertion: 
     return partner
 
 
-def _verify_signature(assertion: str, partner: Partner, settings: Settings) -> dict[str, Any]:
+def _verify_signature(assertion: str, partner: Partner, audiences: Sequence[str]) -> dict[str, Any]:
     import jwt
 
     try:
         return jwt.decode(
-            assertion, partner.public_key_pem, algorithms=["EdDSA"], audience=settings.expected_audience,
+            assertion, partner.public_key_pem, algorithms=["EdDSA"], audience=list(audiences),
             options={"require": ["sub", "aud", "iat", "exp"], "verify_exp": False, "verify_iat": False,
                      "verify_nbf": False},
         )
     except jwt.InvalidAudienceError as exc:
-        raise InvalidToken(f"assertion aud must be exactly {settings.expected_audience}") from exc
+        raise InvalidToken(f"assertion aud must be exactly {' or '.join(audiences)}") from exc
     except jwt.MissingRequiredClaimError as exc:
         raise InvalidToken(f"assertion is missing the {exc.claim!r} claim") from exc
     except jwt.PyJWTError as exc:

@@ -1,5 +1,6 @@
 """Investor bulk onboarding: always a per-row answer, deduplicated on (client_id, partnerInvestorId).
 
+Unknown row fields are dropped and listed in ``ignored`` when the caller passes one (else they fail the row).
 A bad row fails alone (``failed`` with a row error), a known partnerInvestorId answers ``already_exists`` with the
 original person id and leaves the record untouched, and only ``created`` rows emit ``investor.created``.
 A ``RowFaultPlan`` (from a fired ``fail_rows`` fault rule) fails the valid rows it picks: ``internal_error``
@@ -12,17 +13,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
 from mock_server.clock import format_instant
 from mock_server.domain.idempotency import body_hash
 from mock_server.domain.partners import Partner
 from mock_server.domain.row_faults import RowFault, RowFaultPlan
-from mock_server.errors import FieldError
+from mock_server.errors import FieldError, ValidationFailed
 from mock_server.models import InvestorBulkResponse, InvestorCreateRow, InvestorRowError, InvestorRowResult
 from mock_server.runtime import Runtime
 from mock_server.store import Row
-from mock_server.validation import field_errors
+from mock_server.validation import parse_model
 from mock_server.webhooks import events
 
 
@@ -46,9 +45,11 @@ class BulkCreated:
         return InvestorBulkResponse(results=[outcome.result for outcome in self.outcomes])
 
 
-def bulk_create(rt: Runtime, partner: Partner, rows: list[Any], row_faults: RowFaultPlan | None = None) -> BulkCreated:
+def bulk_create(rt: Runtime, partner: Partner, rows: list[Any], row_faults: RowFaultPlan | None = None,
+                ignored: list[str] | None = None) -> BulkCreated:
     seen: set[str] = set()
-    return BulkCreated(tuple(_one(rt, partner, index, row, seen, row_faults) for index, row in enumerate(rows)))
+    return BulkCreated(tuple(_one(rt, partner, index, row, seen, row_faults, ignored)
+                             for index, row in enumerate(rows)))
 
 
 def replayed(rows: list[Any], stored: bytes) -> tuple[RowOutcome, ...]:
@@ -59,15 +60,14 @@ def replayed(rows: list[Any], stored: bytes) -> tuple[RowOutcome, ...]:
 
 
 def _one(rt: Runtime, partner: Partner, index: int, raw: Any, seen: set[str],
-         row_faults: RowFaultPlan | None) -> RowOutcome:
+         row_faults: RowFaultPlan | None, ignored: list[str] | None) -> RowOutcome:
     partner_id = raw.get("partnerInvestorId") if isinstance(raw, dict) else None
     label = partner_id if isinstance(partner_id, str) else ""
     row_hash = body_hash(raw)
     try:
-        row = InvestorCreateRow.model_validate(raw)
-    except ValidationError as exc:
-        return RowOutcome(index, row_hash, _failed(label, "validation_error",
-                                                   field_errors(exc, f"investors[{index}]")[0]))
+        row = parse_model(InvestorCreateRow, raw, f"investors[{index}]", ignored=ignored)
+    except ValidationFailed as exc:
+        return RowOutcome(index, row_hash, _failed(label, "validation_error", exc.field_errors[0]))
     if row.partnerInvestorId in seen:
         return RowOutcome(index, row_hash, _failed(label, "duplicate_in_batch", FieldError(
             f"investors[{index}].partnerInvestorId", "duplicate_in_batch",

@@ -31,6 +31,7 @@ class Call:
     duration_ms: float
     fault: str | None
     resource: str | None
+    ignored_fields: str | None = None  # JSON list of the unknown request fields the route ignored
 
 
 def record(store: Store, call: Call, rows: Sequence[RowOutcome] = ()) -> int:
@@ -38,9 +39,9 @@ def record(store: Store, call: Call, rows: Sequence[RowOutcome] = ()) -> int:
     ``KEEP``."""
     seq = store.run(
         "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
-        "status, duration_ms, fault, resource) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "status, duration_ms, fault, resource, ignored_fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         call.at, call.wall_at, call.method, call.path, call.operation_id, call.client_id, call.idempotency_key,
-        call.body_hash, call.status, call.duration_ms, call.fault, call.resource,
+        call.body_hash, call.status, call.duration_ms, call.fault, call.resource, call.ignored_fields,
     )
     if rows:
         with store.tx():  # up to 500 rows: one commit

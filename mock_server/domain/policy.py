@@ -78,8 +78,9 @@ def after_spv_request_created(rt: Runtime, slug: str) -> None:
     review = current(rt).spvReview
     if review.decision != "manual":
         due = rt.clock.now() + timedelta(seconds=review.after)
-        schedule(rt.store, "admin_review", due, {"spvRequestSlug": slug, "decision": review.decision,
-                                                 "reason": review.reason}, key=slug)
+        reason = {"reason": review.reason} if review.decision == "reject" else {}  # an approval has no reason
+        schedule(rt.store, "admin_review", due, {"spvRequestSlug": slug, "decision": review.decision, **reason},
+                 key=slug)
 
 
 def after_funding_uploaded(rt: Runtime, subscription_slug: str) -> None:

@@ -164,6 +164,9 @@ class ControlClient:
             webhookSecret=webhook_secret, issuer=issuer)}
         return self._call("POST", "/_mock/partners", json=body)
 
+    def dev_credentials(self) -> JSON:
+        return self._call("GET", "/_mock/dev-credentials")
+
     def partners(self) -> JSON:
         return self._call("GET", "/_mock/partners")
 

@@ -1,7 +1,7 @@
 """The pytest plugin partners use (entry point ``pytest11``): fixtures that serve, reset and drive a zest-mock.
 
 It owns the command-line and ini options (``--zest-mock-seed``, ``--zest-base-url``, ``--zest-audience``,
-``--zest-html-dir``), the ``zest_scenario`` marker and four fixtures:
+``--zest-html-dir``), the ``zest_scenario`` marker and five fixtures:
 
 - ``zest_mock_session`` (session): one mock served by uvicorn in a thread on a free loopback port, manual clock
   (or the already running mock given by ``--zest-base-url``), plus the dev partner's key written to a file;
@@ -9,12 +9,15 @@ It owns the command-line and ini options (``--zest-mock-seed``, ``--zest-base-ur
   marked scenario loaded) and returns a ``ZestMock``: URLs, credentials, control client, ``token()``, ``now()``;
 - ``zest_control``: the ``ControlClient`` of the mock (clock, admin, faults, scenarios, journal, deliveries);
 - ``zest_webhook_receiver``: a loopback receiver that verifies ``Zest-Signature`` as the Zest docs describe,
-  records verified events and refused deliveries, and is registered as the dev partner's webhook endpoint.
+  records verified events and refused deliveries, and is registered as the dev partner's webhook endpoint;
+- ``zest_clock``: the mock's clock and this process's clock in lock-step (freezegun): ``advance("2h")`` moves
+  both, so ``time.time()`` and ``datetime.now()`` in the partner's code read the mock's simulated now.
 
 With ``--zest-html-dir DIR``, a failed test that used the mock leaves ``DIR/<test id>.html``: the scenario report's
 sequence diagram of what the test did to the mock (``report_html``), with the failure as its one verdict.
 
-Nothing heavy is imported at pytest start-up: the app, httpx and the HTTP server are imported inside fixtures.
+Nothing heavy is imported at pytest start-up: the app, httpx, the HTTP server and freezegun are imported inside
+fixtures.
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--zest-base-url", default=None, metavar="URL",
                     help="use the zest-mock already running at URL instead of serving one")
     group.addoption("--zest-audience", default=None, metavar="AUD",
-                    help="JWT aud the mock given by --zest-base-url expects (default that URL)")
+                    help="JWT aud the mock given by --zest-base-url expects: a URL or a preset (sandbox, production); "
+                         "default that URL")
     group.addoption("--zest-html-dir", default=None, metavar="DIR",
                     help="write an HTML report (sequence diagram of the mock's journal and deliveries) for each "
                          "failed test that used the mock")
@@ -178,6 +182,7 @@ def zest_mock_session(request: pytest.FixtureRequest,
     """One mock for the session: the one at ``--zest-base-url``, or one served on a free loopback port."""
     from mock_server.dev_partner import dev_partner_private_key
     from mock_server.harness.control_client import ControlClient
+    from mock_server.settings import resolve_audience
 
     config = request.config
     seed = int(_option(config, "zest_mock_seed") or DEFAULT_SEED)
@@ -187,7 +192,7 @@ def zest_mock_session(request: pytest.FixtureRequest,
     key_path.write_text(key_pem)
     key_path.chmod(0o600)
     with _mock_server(external, seed) as base_url, ControlClient(base_url) as control:
-        audience = (_option(config, "zest_audience") or base_url) if external else base_url
+        audience = resolve_audience(_option(config, "zest_audience") or base_url) if external else base_url
         yield ZestMockSession(base_url.rstrip("/"), audience.rstrip("/"), seed, external is None, control, key_pem,
                               key_path)
 
@@ -223,6 +228,44 @@ def zest_webhook_receiver(zest_mock: ZestMock) -> Iterator[ZestWebhookReceiver]:
         yield receiver
     finally:
         receiver.close()
+
+
+@dataclass
+class ZestClock:
+    """The mock's simulated clock and this process's clock as one: frozen together, advanced together.
+
+    The process clock is frozen (freezegun, ``tick=False``) at the mock's simulated now and moves only with
+    ``advance``: the plugin's mock runs a manual clock, so a ticking process clock would drift away from it.
+    ``real_asyncio=True`` leaves event loops on real time, so servers and timeouts keep working.
+    """
+
+    mock: ZestMock = field(repr=False)
+    _frozen: Any = field(repr=False)
+
+    def now(self) -> datetime:
+        """Simulated now (aware, UTC); ``datetime.now(UTC)`` in the test process reads the same."""
+        return self.mock.now()
+
+    def advance(self, duration: float | str) -> dict[str, Any]:
+        """Move both clocks by ``duration`` (seconds, or ``"30s"``, ``"2h"``, ``"1h30m"``, ``"2d"``), running every
+        job of the mock due on the way; returns the mock's account of what ran."""
+        from mock_server.clock import parse_instant
+        from mock_server.durations import parse_duration
+
+        result = self.mock.advance(parse_duration(duration))
+        self._frozen.move_to(parse_instant(str(result["to"])))
+        return result
+
+
+@pytest.fixture
+def zest_clock(zest_mock: ZestMock) -> Iterator[ZestClock]:
+    """The process clock frozen at the mock's simulated now, advanced with it (needs freezegun)."""
+    try:
+        import freezegun
+    except ImportError:
+        pytest.fail("zest_clock needs freezegun: pip install freezegun", pytrace=False)
+    with freezegun.freeze_time(zest_mock.now(), tick=False, real_asyncio=True) as frozen:
+        yield ZestClock(zest_mock, frozen)
 
 
 # ---- serving and resetting --------------------------------------------------------------------------------------

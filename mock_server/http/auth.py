@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from starlette.responses import Response
 
 from mock_server.domain import auth
@@ -14,8 +14,7 @@ from mock_server.http.operations import Answer, Body, Call, Operation
 from mock_server.models import InfoResponse, TokenResponse, dump
 
 
-class Body_exchangeJwtAssertion(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Body_exchangeJwtAssertion(BaseModel):  # open: other form fields are ignored, as OAuth servers do
     grant_type: Literal["urn:ietf:params:oauth:grant-type:jwt-bearer"]  # anything else: 400 invalid_request
     assertion: str = Field(min_length=1, description="The EdDSA-signed JWT assertion (RFC 7523)")
 
@@ -23,7 +22,8 @@ class Body_exchangeJwtAssertion(BaseModel):
 async def exchange(call: Call) -> Response:
     form = await read_form(call.request, 16 * 1024)
     rt = call.rt
-    grant = auth.exchange(rt.store, rt.clock, rt.settings, form.get("grant_type"), form.get("assertion"))
+    audiences = auth.accepted_audiences(rt.settings, str(call.request.base_url))
+    grant = auth.exchange(rt.store, rt.clock, rt.settings, form.get("grant_type"), form.get("assertion"), audiences)
     call.request.scope.setdefault("state", {})["client_id"] = grant.client_id
     body = TokenResponse(accessToken=grant.access_token, expiresIn=grant.expires_in, refreshToken=grant.refresh_token)
     return json_response(dump(body), 201)

@@ -7,6 +7,7 @@ from mock_server.http.bodies import read_json
 from mock_server.http.common import errors
 from mock_server.http.fault_injection import row_fault_plan
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.unknown_fields import ignored_fields
 from mock_server.http.writes import Effect
 from mock_server.models import (
     InvestorBulkCreate,
@@ -24,8 +25,9 @@ async def bulk_investors(call: Call) -> Effect:
     state = call.request.scope.setdefault("state", {})
 
     def effect() -> tuple[int, object]:
-        rows = parse_model(InvestorBulkCreate, data).investors
-        created = investors.bulk_create(call.rt, call.partner, rows, row_fault_plan(call.request.scope))
+        ignored = ignored_fields(call)
+        rows = parse_model(InvestorBulkCreate, data, ignored=ignored).investors
+        created = investors.bulk_create(call.rt, call.partner, rows, row_fault_plan(call.request.scope), ignored)
         state["rows"] = created.outcomes  # for the journal: how each row was answered
         return 200, dump(created.response)
 
@@ -40,7 +42,7 @@ async def bulk_subscriptions(call: Call) -> Effect:
     spv_slug = call.request.path_params["spv_slug"]
 
     def effect() -> tuple[int, object]:
-        body = parse_model(SubscriptionBulkCreate, data)
+        body = parse_model(SubscriptionBulkCreate, data, ignored=ignored_fields(call))
         return 201, dump(subscriptions.bulk_create(call.rt, call.partner, spv_slug, body))
 
     return Effect(effect, data)

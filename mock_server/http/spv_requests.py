@@ -9,6 +9,7 @@ from mock_server.errors import InvalidRequest
 from mock_server.http.bodies import int_query, json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.unknown_fields import ignored_fields
 from mock_server.http.writes import Effect
 from mock_server.models import AggregationResponse, SpvRequestCreate, SpvRequestResponse, SpvRequestStatus, dump
 from mock_server.validation import parse_model
@@ -22,7 +23,8 @@ async def create(call: Call) -> Effect:
     data = await read_json(call.request, call.rt.settings.json_body_limit_bytes)
 
     def effect() -> tuple[int, object]:
-        return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data)))
+        return 201, dump(spv_requests.create(call.rt, call.partner, parse_model(SpvRequestCreate, data,
+                                                                               ignored=ignored_fields(call))))
 
     return Effect(effect, data)
 

@@ -5,10 +5,11 @@ The body is never buffered whole: a declared Content-Length over the cap is refu
 the file part into a ``SpooledTemporaryFile`` (1 MiB in memory, then disk) and refuse with 413 the moment the file
 part passes ``upload_limit_bytes``. Only a complete, well-formed body reaches the domain, as the spooled file.
 
+Unknown parts are read and dropped (named in ``Zest-Mock-Warning``), or refused under ``--strict-fields``.
 Request-level errors: a Content-Type that is not ``multipart/form-data`` with a boundary, malformed or truncated
-multipart, unknown or repeated parts, too many parts, a field over 1 KiB and a client that disconnects all answer
-``400 invalid_request`` (as every other endpoint answers a wrong body content type; 415 is kept for the file's own
-type). A missing part answers ``400 validation_error`` with one entry per missing part.
+multipart, repeated parts, unknown parts when strict, too many parts, a field over 1 KiB and a client that
+disconnects all answer ``400 invalid_request`` (as every other endpoint answers a wrong body content type; 415
+is kept for the file's own type). A missing part answers ``400 validation_error`` with one entry per missing part.
 """
 
 from __future__ import annotations
@@ -28,12 +29,13 @@ from mock_server.domain import uploads
 from mock_server.errors import FieldError, InvalidRequest, PayloadTooLarge, ValidationFailed
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
+from mock_server.http.unknown_fields import ignored_fields
 from mock_server.http.writes import Effect, Run
 from mock_server.models import FormUploadResponse, FundingUploadResponse, PartnerErrorResponse, dump
 
 MULTIPART_OVERHEAD = 16 * 1024  # boundaries, part headers and the small fields, on top of the file cap
 FIELD_LIMIT = 1024
-MAX_PARTS = 10  # defence in depth: unknown and repeated parts are refused before this can be reached
+MAX_PARTS = 50  # the known parts, with room for the unknown ones a client may add
 MAX_BOUNDARY = 70
 SPOOL_IN_MEMORY = 1024 * 1024
 FORM_PARTS = frozenset({"file"})
@@ -60,8 +62,9 @@ class Body_uploadFundingReceipt(BaseModel):  # the published component name
 class StreamedForm:
     """Callbacks for ``MultipartParser``: small fields in memory, the one file part spooled and hashed."""
 
-    def __init__(self, allowed: frozenset[str], file_limit: int) -> None:
-        self.allowed, self.file_limit = allowed, file_limit
+    def __init__(self, allowed: frozenset[str], file_limit: int, ignored: list[str] | None = None) -> None:
+        """``ignored``: where unknown part names go (None: an unknown part is a 400)."""
+        self.allowed, self.file_limit, self.ignored = allowed, file_limit, ignored
         self.fields: dict[str, str] = {}
         self.file: SpooledTemporaryFile[bytes] | None = None
         self.file_type, self.filename, self.file_size = "", "", 0
@@ -111,11 +114,15 @@ class StreamedForm:
 
     def _headers_finished(self) -> None:
         disposition, options = parse_options_header(self._headers.get("content-disposition"))
-        if disposition != b"form-data" or not options.get(b"name"):
+        if disposition != b"form-data" or b"name" not in options:  # name="" is a part like any unknown one
             raise InvalidRequest("every multipart part needs Content-Disposition: form-data; name=\"...\"")
         name = _text(options[b"name"])
-        if name not in self.allowed:
+        if name not in self.allowed and self.ignored is None:
             raise InvalidRequest(f"unknown part {name!r}: this operation takes {', '.join(sorted(self.allowed))}")
+        if name not in self.allowed:
+            if name not in self.ignored:
+                self.ignored.append(name)
+            return  # its data is skipped: self._name stays None
         if name in self._seen:
             raise InvalidRequest(f"part {name!r} appears more than once")
         self._seen.add(name)
@@ -132,6 +139,8 @@ class StreamedForm:
         self.file = SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._name is None:  # an ignored part
+            return
         chunk = data[start:end]
         if self._name == "file":
             assert self.file is not None
@@ -156,15 +165,17 @@ class StreamedForm:
         self.ended = True
 
 
-async def read_multipart(request: Request, file_limit: int, allowed: frozenset[str]) -> StreamedForm:
-    """Parse the body as it arrives; the caller closes the returned form."""
+async def read_multipart(request: Request, file_limit: int, allowed: frozenset[str],
+                         ignored: list[str] | None = None) -> StreamedForm:
+    """Parse the body as it arrives (unknown parts into ``ignored``, or refused without it); the caller closes the
+    returned form."""
     body_limit = file_limit + MULTIPART_OVERHEAD
     declared = request.headers.get("content-length", "")
     if declared.isascii() and declared.isdigit() and int(declared) > body_limit:
         raise PayloadTooLarge(f"request body of {declared} bytes is over the upload limit of {file_limit} bytes "
                               "for the file")
     boundary = _boundary(request.headers.get("content-type"))
-    form = StreamedForm(allowed, file_limit)
+    form = StreamedForm(allowed, file_limit, ignored)
     try:
         await _feed(request, form, boundary, body_limit)
     except BaseException:
@@ -226,7 +237,7 @@ def _missing_file() -> FieldError:
 
 
 async def upload_form(call: Call) -> Effect:
-    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FORM_PARTS)
+    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FORM_PARTS, ignored_fields(call))
     spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
 
     def prepare(upload: uploads.Upload | None, _: dict[str, str]) -> Run:
@@ -238,7 +249,8 @@ async def upload_form(call: Call) -> Effect:
 
 
 async def upload_funding(call: Call) -> Effect:
-    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FUNDING_PARTS)
+    form = await read_multipart(call.request, call.rt.settings.upload_limit_bytes, FUNDING_PARTS,
+                                ignored_fields(call))
     spv_slug, person_id = call.request.path_params["spv_slug"], call.request.path_params["person_id"]
 
     def prepare(upload: uploads.Upload | None, fields: dict[str, str]) -> Run:
