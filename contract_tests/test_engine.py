@@ -260,3 +260,21 @@ def _create_ok(client: TestClient, headers: dict[str, str]) -> str:
     response = client.post("/v1/spv-requests", json=SPV_BODY, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
     assert response.status_code == 201, response.text
     return str(response.json()["spvRequestSlug"])
+
+
+def test_a_state_file_of_the_previous_schema_opens_and_keeps_working(tmp_path: Any) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(path)) as old:  # the jobs and journal tables as the last release wrote them
+        old.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, due_at TEXT NOT NULL, "
+                    "kind TEXT NOT NULL, payload TEXT NOT NULL)")
+        old.execute("CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, wall_at REAL, "
+                    "method TEXT NOT NULL, path TEXT NOT NULL, operation_id TEXT, client_id TEXT, "
+                    "idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, "
+                    "fault TEXT, resource TEXT)")
+        old.commit()
+    with TestClient(create_app(settings(state_path=path))) as client:
+        _create_ok(client, _bearer(client))
+        assert client.post("/_mock/clock/advance", json={"seconds": 0}).status_code == 200
+        assert [r["operationId"] for r in client.get("/_mock/requests").json()["items"]] == ["createSpvRequest"]

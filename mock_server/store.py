@@ -143,11 +143,14 @@ class Store:
 
     def _migrate(self) -> None:
         """Bring a state file written by an earlier version up to this schema (columns added since)."""
-        columns = {row["name"] for row in self.conn.execute("PRAGMA table_info(jobs)").fetchall()}
-        if columns and "lane" not in columns:
-            for column in ("lane TEXT NOT NULL DEFAULT ''", "key TEXT NOT NULL DEFAULT ''",
-                           "claimed INTEGER NOT NULL DEFAULT 0"):
-                self.conn.execute(f"ALTER TABLE jobs ADD COLUMN {column}")
+        added = {"jobs": ("lane TEXT NOT NULL DEFAULT ''", "key TEXT NOT NULL DEFAULT ''",
+                          "claimed INTEGER NOT NULL DEFAULT 0"),
+                 "journal": ("ignored_fields TEXT",)}
+        for table, definitions in added.items():
+            columns = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({table})").fetchall()}
+            for definition in definitions:
+                if columns and definition.split()[0] not in columns:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {definition}")
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
