@@ -15,7 +15,7 @@ import pytest
 from support import live_server, settings
 
 from mock_server.app import create_app
-from mock_server.domain.partners import dev_partner_private_key_file
+from mock_server.dev_partner import dev_partner_private_key_file
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE = shutil.which("node")

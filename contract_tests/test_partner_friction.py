@@ -22,7 +22,7 @@ from support import DEV, create_spv_request, live_server, settings
 
 from mock_server.app import create_app
 from mock_server.cli import main
-from mock_server.domain.partners import dev_partner_private_key, dev_partner_private_key_file
+from mock_server.dev_partner import dev_partner_private_key, dev_partner_private_key_file
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
 from mock_server.settings import AUDIENCE_PRESETS, Settings
 
