@@ -1,4 +1,4 @@
-"""Delivery lanes under a hostile receiver: ``python bench/lanes.py`` (or ``make bench-lanes``).
+"""Delivery lanes under a hostile receiver: ``.venv/bin/python bench/lanes.py``.
 
 Partner A's receiver accepts connections and never answers; 16,000 deliveries are queued for A. Partner B's
 receiver is healthy. Printed, each beside its target:
