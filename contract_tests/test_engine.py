@@ -60,7 +60,9 @@ def attempts(http: httpx.Client, client_id: str) -> list[dict[str, Any]]:
 @contextlib.contextmanager
 def two_partners(hanging: Receiver, healthy: Receiver) -> Iterator[httpx.Client]:
     """A live mock whose dev partner (A) points at the hanging receiver, and a partner B at the healthy one."""
-    make = lambda url: create_app(settings(webhook_url=hanging.url, webhook_timeout_seconds=120, public_url=url))  # noqa: E731
+    def make(url: str) -> Any:
+        return create_app(settings(webhook_url=hanging.url, webhook_timeout_seconds=120, public_url=url))
+
     with live_server(make) as (url, _), httpx.Client(base_url=url, timeout=150) as http:
         registered = http.post("/_mock/partners", json={"clientId": "partner-b", "tenantSlug": "b",
                                                         "webhookUrl": healthy.url})

@@ -156,9 +156,6 @@ class Scheduler:
         """Run what is due at simulated now (and wait for it): ``advance`` by zero."""
         return await self.advance(self.clock.now())
 
-    def running(self) -> int:
-        return sum(len(lane.running) for lane in self.lanes.values())
-
     # -- lanes ---------------------------------------------------------------------------------------------------
 
     def _lane(self, name: str) -> _Lane:
@@ -297,8 +294,8 @@ class _Lane:
                 task = asyncio.get_running_loop().create_task(self._run(job))
                 self.running[job.id] = (task, time.monotonic(), job.due_at)
             return 0 if len(self.running) < self.bound else None
-        if self.running:
-            return None if stalled_until is None else max(stalled_until - time.monotonic(), 0.001)
+        if self.running:  # a full lane waits for a slot; a stall deadline only matters while one is free
+            return None if stalled_until is None or free <= 0 else max(stalled_until - time.monotonic(), 0.001)
         self._quiet.set()
         upcoming = self.scheduler._next_due(self.name)
         return None if upcoming is None else clock.wall_seconds_until(parse_instant(upcoming))
