@@ -46,7 +46,7 @@ def list_page(rt: Runtime, client_id: str, page: int, per_page: int, status: str
     total = rt.store.one(f"SELECT COUNT(*) AS n FROM spv_requests r WHERE {where}", *args)
     rows = rt.store.all(f"{_SELECT} WHERE {where} ORDER BY r.created_at DESC, r.seq DESC LIMIT ? OFFSET ?",
                         *args, per_page, (page - 1) * per_page)
-    documents = [to_response(_with_tenant(rt, r)) for r in rows]
+    documents = [to_response(r) for r in _with_tenants(rt, rows)]
     return AggregationResponse(documents=documents, count=total["n"] if total else 0, skip=(page - 1) * per_page,
                                limit=per_page)
 
@@ -92,7 +92,7 @@ def admin_list(rt: Runtime, status: str | None, client_id: str | None, limit: in
     """Every partner's SPV requests, as the Zest admin reviews them: the latest ``limit``, oldest first."""
     rows = rt.store.all(f"{_SELECT} WHERE (? IS NULL OR r.status = ?) AND (? IS NULL OR r.client_id = ?) "
                         "ORDER BY r.seq DESC LIMIT ?", status, status, client_id, client_id, limit)
-    return [to_response(_with_tenant(rt, r)) for r in reversed(rows)]
+    return [to_response(r) for r in _with_tenants(rt, list(reversed(rows)))]
 
 
 def find_spv(rt: Runtime, vehicle_slug: str, client_id: str) -> Row | None:
@@ -120,7 +120,13 @@ def _exists(rt: Runtime, slug: str) -> bool:
 
 def _with_tenant(rt: Runtime, row: Row) -> Row:
     """The row with its partner's tenant slug, which responses and events carry."""
-    return {**row, "tenant_slug": partners.get(rt.store, row["client_id"]).tenant_slug}
+    return _with_tenants(rt, [row])[0]
+
+
+def _with_tenants(rt: Runtime, rows: list[Row]) -> list[Row]:
+    """``_with_tenant`` for many rows, reading each partner once."""
+    tenants = {c: partners.get(rt.store, c).tenant_slug for c in {r["client_id"] for r in rows}}
+    return [{**row, "tenant_slug": tenants[row["client_id"]]} for row in rows]
 
 
 def status_of(rt: Runtime, slug: str) -> str | None:
