@@ -23,6 +23,7 @@ class Partner:
     webhook_url: str | None
     webhook_secret: str
     issuer: str | None = None
+    chaos: str = "{}"  # webhook chaos settings as stored JSON (``webhooks.chaos`` parses them)
 
     def public(self) -> dict[str, object]:
         return {
@@ -125,7 +126,7 @@ def _from_row(row: Row) -> Partner:
     return Partner(
         client_id=row["client_id"], tenant_slug=row["tenant_slug"], public_key_pem=row["public_key_pem"],
         provisioned=bool(row["provisioned"]), webhook_url=row["webhook_url"], webhook_secret=row["webhook_secret"],
-        issuer=row["issuer"],
+        issuer=row["issuer"], chaos=row["chaos"],
     )
 
 

@@ -132,7 +132,7 @@ class Dispatcher:
         partner = partners.find(self.store, delivery["client_id"])
         if partner is None or not partner.webhook_url:
             return None
-        chaos = parse_chaos(partners.chaos(self.store, partner.client_id))
+        chaos = parse_chaos(partner.chaos)
         return _Send(job, delivery, partner, partner.webhook_url, chaos)
 
     def _hold(self, send: _Send, window: float) -> dict[str, Any]:
