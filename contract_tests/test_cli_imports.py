@@ -54,3 +54,13 @@ def test_a_control_command_loads_nothing_heavy() -> None:
 
 def test_an_unreachable_mock_is_reported_without_loading_anything_heavy() -> None:
     assert probe("clock", "show", "--mock-url", "http://127.0.0.1:9") == {"code": 1, "heavy": []}
+
+
+def test_an_app_without_a_scenario_loads_neither_the_scenario_model_nor_yaml() -> None:
+    """Start-up builds only what the first request needs: the scenario model and PyYAML load with a scenario."""
+    code = ("import sys\nfrom mock_server.app import create_app\nfrom mock_server.settings import Settings\n"
+            "create_app(Settings(clock_mode='manual'))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'yaml' or m == 'mock_server.scenarios.model'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

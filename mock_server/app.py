@@ -32,8 +32,6 @@ from mock_server.http.unknown_fields import WarningHeaderMiddleware
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import Documents, build_document
 from mock_server.runtime import Runtime
-from mock_server.scenarios.model import load_scenario
-from mock_server.scenarios.setup import apply_at_start
 from mock_server.settings import Settings
 
 log = logging.getLogger("zest_mock")
@@ -55,7 +53,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     register_jobs(rt)
     if settings.admin_policy:
         policy.set_policy(rt, policy.parse(settings.admin_policy))
-    if settings.scenario:
+    if settings.scenario:  # the scenario model (and YAML) load only when one is asked for
+        from mock_server.scenarios.model import load_scenario
+        from mock_server.scenarios.setup import apply_at_start
+
         apply_at_start(rt, load_scenario(settings.scenario))
     operations = all_operations()
 

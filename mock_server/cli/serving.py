@@ -63,16 +63,16 @@ def serve(**options: object) -> None:
     if not is_loopback(settings.host):
         click.echo(exposure_warning(settings.host), err=True)
     # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
-    # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py).
+    # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py). No route
+    # is a WebSocket, so no WebSocket library is loaded (an Upgrade: websocket request is answered as plain HTTP).
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
                 log_level="warning", access_log=False, timeout_graceful_shutdown=5, loop="asyncio",
-                http=protocol_class(settings))
+                http=protocol_class(settings), ws="none")
 
 
 def _settings(options: dict[str, object]) -> Settings:
     """The instance's settings from the flags, with the admin policy and the scenario checked before serving."""
     from mock_server.domain import policy
-    from mock_server.scenarios.model import ScenarioError, load_scenario
 
     if isinstance(options.get("audience"), str):
         options["audience"] = resolve_audience(str(options["audience"]))
@@ -80,12 +80,17 @@ def _settings(options: dict[str, object]) -> Settings:
         settings = Settings.from_env(**options)
         if settings.admin_policy:
             policy.parse(settings.admin_policy)
-        if settings.scenario:
-            load_scenario(settings.scenario)
-    except ScenarioError as exc:
-        raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
+    if settings.scenario:  # the scenario model and YAML load only when a scenario is asked for
+        from mock_server.scenarios.model import ScenarioError, load_scenario
+
+        try:
+            load_scenario(settings.scenario)
+        except ScenarioError as exc:
+            raise click.BadParameter("\n".join(exc.errors), param_hint="--scenario") from exc
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
     return settings
 
 

@@ -1,13 +1,14 @@
 """Control routes of scenarios: list and show the library, load one into the running mock, the partner's
 reports of processed webhook events that ``events_processed_once`` judges, and the runner's mark of the instant
-the partner's command exited (``domain.runs``).
+the partner's command exited (``domain.runs``). The scenario model (and YAML) load with the first scenario route
+called, not with the app.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
@@ -19,10 +20,12 @@ from mock_server.errors import FieldError, InternalError, NotFound, ValidationFa
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation, Param
-from mock_server.scenarios import model as scenarios
-from mock_server.scenarios.setup import apply_scenario
+from mock_server.scenarios import NAME_PATTERN
 from mock_server.store import Row
 from mock_server.validation import parse_model
+
+if TYPE_CHECKING:
+    from mock_server.scenarios.model import Scenario
 
 _EVENT_ID = r"^[A-Za-z0-9_.:-]{1,200}$"
 
@@ -76,11 +79,16 @@ async def show(call: Call) -> Response:
 
 
 async def load(call: Call) -> Response:
+    from mock_server.scenarios.setup import apply_scenario
+
     applied = await apply_scenario(call.rt, _named(call))
     return json_response(applied.to_wire())
 
 
 async def load_document(call: Call) -> Response:
+    from mock_server.scenarios import model as scenarios
+    from mock_server.scenarios.setup import apply_scenario
+
     data = await read_json(call.request, 256 * 1024)
     try:
         scenario = scenarios.parse_scenario(data, source="body")
@@ -118,14 +126,18 @@ async def show_exit(call: Call) -> Response:
     return json_response(asdict(mark))
 
 
-def _library() -> list[scenarios.Scenario]:
+def _library() -> list[Scenario]:
+    from mock_server.scenarios import model as scenarios
+
     try:
         return scenarios.list_scenarios()
     except scenarios.ScenarioError as exc:
         raise InternalError(f"the scenario library is broken: {exc}") from exc
 
 
-def _named(call: Call) -> scenarios.Scenario:
+def _named(call: Call) -> Scenario:
+    from mock_server.scenarios import model as scenarios
+
     name = call.request.path_params["name"]
     path = scenarios.scenario_path(name)
     if path is None:
@@ -141,7 +153,7 @@ def _processed(r: Row) -> dict[str, Any]:
             "at": r["at"]}
 
 
-_NAME = (Param("name", "path", {"type": "string", "pattern": scenarios.NAME_PATTERN}, True),)
+_NAME = (Param("name", "path", {"type": "string", "pattern": NAME_PATTERN}, True),)
 _TAG = "Mock scenarios"
 OPERATIONS = [
     Operation("GET", "/_mock/scenarios", "listScenarios", _TAG, "The shipped scenario library", list_library,

@@ -30,12 +30,12 @@ from pydantic import (
 from mock_server.domain.faults import FaultRule
 from mock_server.domain.policy import AdminPolicy
 from mock_server.http.registry import partner_operation_ids
+from mock_server.scenarios import NAME_PATTERN
 from mock_server.scenarios.yaml_lines import Issue, Loc, field_path, line_of, read_yaml, shown, syntax_issue
 from mock_server.webhooks.chaos import WebhookChaos
 from mock_server.webhooks.events import EVENT_TYPES
 
 LIBRARY = Path(__file__).resolve().parent.parent / "data" / "scenarios"
-NAME_PATTERN = r"^[a-z][a-z0-9_]{1,63}$"
 MAX_SECONDS = 10 * 365 * 86400
 _DURATION = re.compile(r"(?:(\d+(?:\.\d+)?)d)?(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 _UNITS = (86400, 3600, 60, 1)
