@@ -28,6 +28,7 @@ from mock_server.errors import InternalError, InvalidRequest, NotFound, ZestErro
 from mock_server.http import assets, registry
 from mock_server.http.fault_injection import DroppedConnection, FaultInjectionMiddleware, QuietDrops
 from mock_server.http.operations import Operation, build_routes
+from mock_server.http.routing import IndexedRouter
 from mock_server.http.unknown_fields import WarningHeaderMiddleware
 from mock_server.models import InvestorCreateRow
 from mock_server.openapi import Documents, build_document
@@ -70,14 +71,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     logging.getLogger("uvicorn.error").addFilter(QuietDrops())
     app = Starlette(
-        routes=build_routes(operations),
         # The journal is outermost so it records what injected faults did to each call; the guard refuses /_mock
         # requests a foreign web page could have sent.
         middleware=[Middleware(JournalMiddleware), Middleware(ControlPlaneGuard),
                     Middleware(FaultInjectionMiddleware, operations=operations), Middleware(WarningHeaderMiddleware)],
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
-        lifespan=lifespan,
     )
+    app.router = IndexedRouter(build_routes(operations), lifespan=lifespan)
     app.state.rt = rt
     app.state.openapi = Documents({
         "partner": lambda: _partner_document(operations, closed_requests=settings.strict_fields),
