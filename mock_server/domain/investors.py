@@ -112,15 +112,16 @@ def _insert(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> InvestorRo
 
 
 def _write_person(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> Row:
-    person_id = rt.ids.fresh("psn_", lambda p: _person(rt, p) is not None)
-    rt.store.run(
+    stored: Row = {
+        "person_id": rt.ids.fresh("psn_", lambda p: _person(rt, p) is not None), "client_id": partner.client_id,
+        "partner_investor_id": row.partnerInvestorId, "email": row.email, "first_name": row.firstName,
+        "last_name": row.lastName, "date_of_birth": row.dateOfBirth, "country_of_residence": row.countryOfResidence,
+        "created_at": format_instant(rt.clock.now()),
+    }
+    rt.store.run(  # the row as stored (every column is text): not read back
         "INSERT INTO investors (person_id, client_id, partner_investor_id, email, first_name, last_name, "
-        "date_of_birth, country_of_residence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        person_id, partner.client_id, row.partnerInvestorId, row.email, row.firstName, row.lastName,
-        row.dateOfBirth, row.countryOfResidence, format_instant(rt.clock.now()),
+        "date_of_birth, country_of_residence, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", *stored.values(),
     )
-    stored = _person(rt, person_id)
-    assert stored is not None
     return stored
 
 

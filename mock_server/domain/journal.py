@@ -7,6 +7,7 @@ error, the fault that failed it) and the hash of the row as sent. The tables kee
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,16 +38,15 @@ class Call:
 def record(store: Store, call: Call, rows: Sequence[RowOutcome] = ()) -> int:
     """Add one call and its investor rows; every ``_PRUNE_EVERY`` calls, drop what is older than the latest
     ``KEEP``."""
-    seq = store.run(
-        "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
-        "status, duration_ms, fault, resource, ignored_fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        call.at, call.wall_at, call.method, call.path, call.operation_id, call.client_id, call.idempotency_key,
-        call.body_hash, call.status, call.duration_ms, call.fault, call.resource, call.ignored_fields,
-    )
-    if rows:
-        with store.tx():  # up to 500 rows: one commit
-            for row in rows:
-                _record_row(store, seq, row)
+    with store.tx() if rows else contextlib.nullcontext():  # the call and its up to 500 rows: one commit
+        seq = store.run(
+            "INSERT INTO journal (at, wall_at, method, path, operation_id, client_id, idempotency_key, body_hash, "
+            "status, duration_ms, fault, resource, ignored_fields) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            call.at, call.wall_at, call.method, call.path, call.operation_id, call.client_id, call.idempotency_key,
+            call.body_hash, call.status, call.duration_ms, call.fault, call.resource, call.ignored_fields,
+        )
+        for row in rows:
+            _record_row(store, seq, row)
     if seq % _PRUNE_EVERY == 0:
         store.run("DELETE FROM journal WHERE seq <= ?", seq - KEEP)
         store.run("DELETE FROM journal_rows WHERE seq <= ?", seq - KEEP)
