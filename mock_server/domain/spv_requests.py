@@ -35,8 +35,9 @@ def create(rt: Runtime, partner: Partner, body: SpvRequestCreate) -> SpvRequestR
     return _emit_and_read(rt, partner.client_id, slug, "spv_request.created")
 
 
-def get(rt: Runtime, client_id: str, slug: str) -> SpvRequestResponse:
-    return to_response(_row(rt, client_id, slug))
+def get(rt: Runtime, partner: Partner, slug: str) -> SpvRequestResponse:
+    """One of ``partner``'s requests; its tenant slug is the partner's, not read again."""
+    return to_response({**_own_row(rt, partner.client_id, slug), "tenant_slug": partner.tenant_slug})
 
 
 def list_page(rt: Runtime, client_id: str, page: int, per_page: int, status: str | None) -> AggregationResponse:
@@ -153,10 +154,14 @@ def _emit_and_read(rt: Runtime, client_id: str, slug: str, event_type: str) -> S
 
 
 def _row(rt: Runtime, client_id: str, slug: str) -> Row:
+    return _with_tenant(rt, _own_row(rt, client_id, slug))
+
+
+def _own_row(rt: Runtime, client_id: str, slug: str) -> Row:
     row = rt.store.one(f"{_SELECT} WHERE r.slug = ? AND r.client_id = ?", slug, client_id)
     if row is None:
         raise NotFound(f"SPV request {slug!r} does not exist or is not visible to this client")
-    return _with_tenant(rt, row)
+    return row
 
 
 def _any_row(rt: Runtime, slug: str) -> Row:

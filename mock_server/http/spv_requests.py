@@ -41,7 +41,7 @@ async def list_requests(call: Call) -> Response:
 
 
 async def get_request(call: Call) -> Response:
-    return json_response(dump(spv_requests.get(call.rt, call.partner.client_id, call.request.path_params["slug"])))
+    return json_response(dump(spv_requests.get(call.rt, call.partner, call.request.path_params["slug"])))
 
 
 async def cancel(call: Call) -> Effect:
