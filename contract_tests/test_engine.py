@@ -268,13 +268,16 @@ def test_a_state_file_of_the_previous_schema_opens_and_keeps_working(tmp_path: A
     import sqlite3
 
     path = tmp_path / "old.db"
-    with contextlib.closing(sqlite3.connect(path)) as old:  # the jobs and journal tables as the last release wrote them
+    with contextlib.closing(sqlite3.connect(path)) as old:  # jobs, journal, idempotency as earlier releases wrote them
         old.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY AUTOINCREMENT, due_at TEXT NOT NULL, "
                     "kind TEXT NOT NULL, payload TEXT NOT NULL)")
         old.execute("CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, wall_at REAL, "
                     "method TEXT NOT NULL, path TEXT NOT NULL, operation_id TEXT, client_id TEXT, "
                     "idempotency_key TEXT, body_hash TEXT, status INTEGER NOT NULL, duration_ms REAL NOT NULL, "
                     "fault TEXT, resource TEXT)")
+        old.execute("CREATE TABLE idempotency (client_id TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, "
+                    "state TEXT NOT NULL, status INTEGER, content_type TEXT, body BLOB, created_at TEXT NOT NULL, "
+                    "expires_at TEXT NOT NULL, PRIMARY KEY (client_id, key))")
         old.commit()
     with TestClient(create_app(settings(state_path=path))) as client:
         _create_ok(client, _bearer(client))

@@ -20,6 +20,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "mock_server"
 HARNESS_MAY_IMPORT = (
     "mock_server",  # __version__
     "mock_server.app",  # create_app, partner_document: a mock served in process, then HTTP only
+    "mock_server.serving",  # the one threaded server (the app on uvicorn, with serve's limits)
     "mock_server.settings",  # the settings that serving takes
     "mock_server.clock",  # the instant format of the wire
     "mock_server.durations",  # durations as people write them (2h, 30s)
@@ -42,7 +43,7 @@ LAYERS = (
     ("http", ("mock_server.http", "mock_server.openapi")),
     ("scenarios", ("mock_server.scenarios",)),
     ("control", ("mock_server.control",)),
-    ("app", ("mock_server.app",)),
+    ("app", ("mock_server.app", "mock_server.serving")),
     ("harness", ("mock_server.harness",)),
     ("cli", ("mock_server.cli", "mock_server.__main__")),
 )

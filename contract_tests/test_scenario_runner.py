@@ -328,6 +328,22 @@ def test_failed_rows_handled_on_hand_made_evidence() -> None:
     assert _judge("failed_rows_handled", requests=changed).passed  # corrected, then resubmitted: fine
 
 
+def test_failed_rows_backoff_is_the_partners_waiting_measured_by_the_mock() -> None:
+    def bulk(seq: int, wall: float, ms: float, row: dict[str, object]) -> dict[str, object]:
+        return {**_bulk(seq, [row], wall=wall), "durationMs": ms}
+
+    failed, created = _investor("a", "failed", retryable=True), _investor("a", "created", person="psn_a")
+    # resubmitted the instant the answer arrived: 0.5 s between arrivals, all of it the mock answering slowly
+    hasty = _judge("failed_rows_handled", requests=[bulk(1, 0.0, 500, failed), bulk(2, 0.5, 10, created)])
+    assert hasty.failed and "after waiting 0.000 s" in hasty.evidence and "tolerance 0.05 s" in hasty.evidence
+    # waited 0.3 s after the answer: a backoff, however long the mock took
+    patient = _judge("failed_rows_handled", requests=[bulk(1, 0.0, 500, failed), bulk(2, 0.8, 10, created)])
+    assert patient.passed
+    # 0.17 s is within the tolerance of 0.2 s, 0.14 s is not
+    assert _judge("failed_rows_handled", requests=[bulk(1, 0.0, 10, failed), bulk(2, 0.18, 10, created)]).passed
+    assert _judge("failed_rows_handled", requests=[bulk(1, 0.0, 10, failed), bulk(2, 0.15, 10, created)]).failed
+
+
 def test_nothing_to_judge_is_not_exercised_never_a_pass() -> None:
     synthetic = [_attempt("d1", "e1", "failed", fault="fail_attempts")]  # the mock failed it: the receiver untested
     for name, evidence in [("idempotent_retries", {"requests": [_row(1, 201)]}), ("no_duplicate_resources", {}),

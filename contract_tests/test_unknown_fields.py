@@ -57,6 +57,19 @@ def test_unknown_fields_of_an_spv_request_and_nested_subscription_rows(client: T
                                        '"subscriptions[0].channel"')
 
 
+def test_an_idempotent_replay_names_the_same_ignored_fields(client: TestClient, headers: dict[str, str]) -> None:
+    keyed = {**headers, "Idempotency-Key": "k-replay"}
+    first = client.post("/v1/spv-requests", json={**SPV_BODY, "batchRef": "b1"}, headers=keyed)
+    again = client.post("/v1/spv-requests", json={**SPV_BODY, "batchRef": "b1"}, headers=keyed)
+    assert first.status_code == again.status_code == 201 and again.json() == first.json()  # replayed verbatim
+    assert warned(again) == warned(first) and '"batchRef"' in warned(again)
+    entries = client.get("/_mock/requests").json()["items"]
+    assert [e["ignoredFields"] for e in entries] == [["batchRef"], ["batchRef"]]
+    plain = client.post("/v1/spv-requests", json=SPV_BODY, headers={**headers, "Idempotency-Key": "k-plain"})
+    replayed = client.post("/v1/spv-requests", json=SPV_BODY, headers={**headers, "Idempotency-Key": "k-plain"})
+    assert plain.status_code == replayed.status_code == 201 and not warned(replayed)
+
+
 def test_unknown_attributes_inside_attributes_stay_refused(client: TestClient, headers: dict[str, str]) -> None:
     body = {**SPV_BODY, "attributes": {**SAMPLE_ATTRIBUTES, "colour": "red"}}
     response = client.post("/v1/spv-requests", json=body, headers={**headers, "Idempotency-Key": "k-2"})

@@ -83,3 +83,27 @@ def test_loading_the_plugin_does_not_import_freezegun() -> None:
     code = "import sys, mock_server.harness.pytest_plugin; print('freezegun' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "False"
+
+
+def test_the_mocks_event_loop_keeps_real_time_while_the_process_clock_is_frozen() -> None:
+    # freezegun swaps time.monotonic before it patches the loop class: a server loop in another thread that reads
+    # the frozen value in between schedules its next tick decades ahead and never stops. The mock's loop reads the
+    # monotonic clock it was imported with, frozen or not.
+    import asyncio
+    import time
+
+    import freezegun
+
+    from mock_server.serving import new_loop
+
+    mock_loop, plain_loop = new_loop(), asyncio.new_event_loop()
+    try:
+        with freezegun.freeze_time("2030-01-01", tick=False):  # no real_asyncio: the window freezegun leaves open
+            frozen = time.monotonic()
+            assert plain_loop.time() == frozen  # what a plain asyncio loop reads in that window
+            assert mock_loop.time() != frozen
+            first = mock_loop.time()
+            assert next(t for t in iter(mock_loop.time, None) if t > first) > first  # it keeps moving
+    finally:
+        mock_loop.close()
+        plain_loop.close()

@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS files (
 CREATE TABLE IF NOT EXISTS idempotency (
     client_id TEXT NOT NULL, key TEXT NOT NULL, body_hash TEXT NOT NULL, state TEXT NOT NULL,
     status INTEGER, content_type TEXT, body BLOB, created_at TEXT NOT NULL, expires_at TEXT NOT NULL,
-    PRIMARY KEY (client_id, key));
+    ignored_fields TEXT, PRIMARY KEY (client_id, key));
 CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency (expires_at);
 CREATE TABLE IF NOT EXISTS events (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT UNIQUE NOT NULL, client_id TEXT NOT NULL,
@@ -145,7 +145,7 @@ class Store:
         """Bring a state file written by an earlier version up to this schema (columns added since)."""
         added = {"jobs": ("lane TEXT NOT NULL DEFAULT ''", "key TEXT NOT NULL DEFAULT ''",
                           "claimed INTEGER NOT NULL DEFAULT 0"),
-                 "journal": ("ignored_fields TEXT",)}
+                 "journal": ("ignored_fields TEXT",), "idempotency": ("ignored_fields TEXT",)}
         for table, definitions in added.items():
             columns = {row["name"] for row in self.conn.execute(f"PRAGMA table_info({table})").fetchall()}
             for definition in definitions:

@@ -177,6 +177,17 @@ def test_100_headers_are_served_and_101_are_431(server: Server) -> None:
     assert "100 header fields" in answer.envelope(431)["detail"] and answer.closed
 
 
+def test_the_servers_of_the_pytest_plugin_and_the_scenario_runner_have_the_same_limits() -> None:
+    from mock_server.serving import in_thread
+
+    with in_thread(seed=1, clock_mode="manual") as (url, _):
+        served = Server(url, create_app(settings()), int(url.rsplit(":", 1)[1]))
+        answer = ask(served, request("GET", "/public/hc", {f"X-H{i}": "v" for i in range(100)}))
+        assert "100 header fields" in answer.envelope(431)["detail"] and answer.closed
+        answer = ask(served, b"GET /public/hc HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * HEAD_LIMIT)
+        assert str(HEAD_LIMIT) in answer.envelope(431)["detail"] and answer.closed
+
+
 def test_an_endless_header_is_cut_off_after_bounded_bytes_and_memory(server: Server) -> None:
     before = rss()
     sent = 0

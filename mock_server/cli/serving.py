@@ -50,7 +50,7 @@ def serve(**options: object) -> None:
 
         from mock_server.app import create_app
         from mock_server.control.guard import is_loopback
-        from mock_server.http.limits import protocol_class
+        from mock_server.serving import uvicorn_options
     finally:
         gc.enable()
 
@@ -62,12 +62,8 @@ def serve(**options: object) -> None:
                f"{aside}", err=True)
     if not is_loopback(settings.host):
         click.echo(exposure_warning(settings.host), err=True)
-    # httptools parses faster than h11; the asyncio loop (not uvloop) keeps write p99 flat under load here.
-    # protocol_class adds the request-head, header-count and timeout limits (mock_server/http/limits.py). No route
-    # is a WebSocket, so no WebSocket library is loaded (an Upgrade: websocket request is answered as plain HTTP).
     uvicorn.run(functools.partial(create_app, settings), factory=True, host=settings.host, port=settings.port,
-                log_level="warning", access_log=False, timeout_graceful_shutdown=5, loop="asyncio",
-                http=protocol_class(settings), ws="none")
+                timeout_graceful_shutdown=5, **uvicorn_options(settings))
 
 
 def _settings(options: dict[str, object]) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,6 +27,7 @@ class StoredAnswer:
     status: int
     content_type: str
     body: bytes
+    ignored_fields: tuple[str, ...] = ()  # the unknown request fields the first call ignored (Zest-Mock-Warning)
 
 
 def body_hash(parsed_body: Any) -> str:
@@ -57,7 +59,8 @@ def begin(store: Store, clock: Clock, ttl_seconds: int, client_id: str, key: str
             raise Conflict("Idempotency-Key was already used with a different request body")
         if row["state"] == "in_flight":
             raise Conflict("request with this Idempotency-Key is still in progress")
-        return StoredAnswer(row["status"], row["content_type"], row["body"])
+        return StoredAnswer(row["status"], row["content_type"], row["body"],
+                            tuple(json.loads(row["ignored_fields"])) if row["ignored_fields"] else ())
     store.run(
         "INSERT OR REPLACE INTO idempotency (client_id, key, body_hash, state, created_at, expires_at) "
         "VALUES (?, ?, ?, 'in_flight', ?, ?)",
@@ -66,11 +69,13 @@ def begin(store: Store, clock: Clock, ttl_seconds: int, client_id: str, key: str
     return None
 
 
-def finish(store: Store, client_id: str, key: str, answer: StoredAnswer) -> None:
-    """Store the answer; call inside the transaction that made the effects."""
+def finish(store: Store, client_id: str, key: str, answer: StoredAnswer, ignored_fields: Sequence[str] = ()) -> None:
+    """Store the answer and the unknown fields the call ignored; call inside the transaction that made the effects."""
     store.run(
-        "UPDATE idempotency SET state = 'done', status = ?, content_type = ?, body = ? WHERE client_id = ? AND key = ?",
-        answer.status, answer.content_type, answer.body, client_id, key,
+        "UPDATE idempotency SET state = 'done', status = ?, content_type = ?, body = ?, ignored_fields = ? "
+        "WHERE client_id = ? AND key = ?",
+        answer.status, answer.content_type, answer.body, json.dumps(list(ignored_fields)) if ignored_fields else None,
+        client_id, key,
     )
 
 

@@ -14,9 +14,10 @@ dispatcher measured them, and the journal's arrival and answer instants for back
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -214,8 +215,8 @@ def backoff(ev: Evidence, maxCalls: int = 3, withinSeconds: float = 1.0) -> Verd
 
 
 def webhooks_acknowledged(ev: Evidence, withinSeconds: float = 10.0) -> Verdict:
-    """Every attempt that reached the partner's receiver while it was up got a 2xx in time (the attempt's duration
-    as the mock's dispatcher measured it, connection included)."""
+    """Every attempt that reached the partner's receiver while it was up got a 2xx in time (the attempt's
+    acknowledgement time as the mock's dispatcher measured it: the request's first byte out to the answer complete)."""
     real = [a for a in ev.judged_attempts() if not _synthetic(a)]
     limit_ms = withinSeconds * 1000
     bad = [_attempt(a, ev) for a in real if a.get("outcome") != "delivered" or (a.get("durationMs") or 0) > limit_ms]
@@ -307,9 +308,10 @@ def dead_letter_redelivered(ev: Evidence) -> Verdict:
 
 def failed_rows_handled(ev: Evidence, minBackoffSeconds: float = 0.2) -> Verdict:
     """Investor rows that failed were handled: a retryable one resubmitted (same partnerInvestorId, no sooner than
-    ``minBackoffSeconds`` after the attempt it retries) until ``created`` or ``already_exists``; a non-retryable one
-    never resubmitted unchanged; every partnerInvestorId sent ends mapped to exactly one zestPersonId, except one
-    set aside after a non-retryable failure; subscriptions created only for persons the partner was given."""
+    ``minBackoffSeconds`` after the mock answered the attempt it retries, measured like ``backoff``) until
+    ``created`` or ``already_exists``; a non-retryable one never resubmitted unchanged; every partnerInvestorId
+    sent ends mapped to exactly one zestPersonId, except one set aside after a non-retryable failure; subscriptions
+    created only for persons the partner was given."""
     tries = _row_attempts(ev.requests)
     failures = sum(1 for attempts in tries.values() for request, row in attempts
                    if _success(request) and row.get("status") == "failed")
@@ -321,7 +323,7 @@ def failed_rows_handled(ev: Evidence, minBackoffSeconds: float = 0.2) -> Verdict
     shown: tuple[list[str], list[str]] = ([], [])  # the attempts of each investor with a failed row: bad, fine
     set_aside = 0
     for partner_investor_id, attempts in tries.items():
-        found = _row_problems(attempts, minBackoffSeconds)
+        found = _row_problems(attempts, minBackoffSeconds, ev.requests)
         mapped = {str(row["zestPersonId"]) for request, row in attempts
                   if _success(request) and row.get("status") in ("created", "already_exists") and row["zestPersonId"]}
         persons |= mapped
@@ -390,7 +392,14 @@ def _row_attempts(requests: list[JSON]) -> dict[str, list[tuple[JSON, JSON]]]:
     return tries
 
 
-def _row_problems(attempts: list[tuple[JSON, JSON]], min_backoff: float) -> list[str]:
+def _waited(failure: JSON, retry: JSON, requests: list[JSON]) -> float | None:
+    """How long the partner waited between the mock's answer to ``failure`` and ``retry`` (see ``_waits``)."""
+    if any(row.get("wallAt") is None for row in (failure, retry)):
+        return None
+    return next((waited for waited, row in _waits(failure, requests) if row["seq"] == retry["seq"]), None)
+
+
+def _row_problems(attempts: list[tuple[JSON, JSON]], min_backoff: float, requests: list[JSON]) -> list[str]:
     problems: list[str] = []
     refused = False
     for index, (request, row) in enumerate(attempts):
@@ -402,11 +411,11 @@ def _row_problems(attempts: list[tuple[JSON, JSON]], min_backoff: float) -> list
                 problems.append(f"the retryable failure of #{request.get('seq')} was never resubmitted")
                 continue
             retry, _ = later[0]
-            if request.get("wallAt") is not None and retry.get("wallAt") is not None:
-                gap = float(retry["wallAt"]) - float(request["wallAt"])
-                if gap < min_backoff:
-                    problems.append(f"#{retry.get('seq')} resubmitted it {gap:.3f} s after #{request.get('seq')}, "
-                                    f"sooner than {min_backoff:g} s: no backoff")
+            waited = _waited(request, retry, requests)
+            if waited is not None and waited < min_backoff - BACKOFF_TOLERANCE_S:
+                problems.append(f"#{retry.get('seq')} resubmitted it after waiting {waited:.3f} s from the answer to "
+                                f"#{request.get('seq')}, less than {min_backoff:g} s (tolerance "
+                                f"{BACKOFF_TOLERANCE_S:g} s): no backoff")
             if retry.get("idempotencyKey") and retry.get("idempotencyKey") == request.get("idempotencyKey"):
                 problems.append(f"#{retry.get('seq')} reused the Idempotency-Key of #{request.get('seq')}, so Zest "
                                 f"replayed the failed answer: resubmit failed rows as a new request")
@@ -460,16 +469,20 @@ def _synthetic(attempt: JSON) -> bool:
 
 def _waits_after(failure: JSON, requests: list[JSON], window: float) -> Iterable[tuple[float, JSON]]:
     """(seconds the partner waited, call) for each call after ``failure`` that arrived within ``window`` of the
-    partner's own time: elapsed since the mock answered ``failure``, less the union of the intervals the mock spent
-    answering the partner's calls in between."""
+    partner's own time (see ``_waits``)."""
+    return itertools.takewhile(lambda pair: pair[0] < window, _waits(failure, requests))
+
+
+def _waits(failure: JSON, requests: list[JSON]) -> Iterator[tuple[float, JSON]]:
+    """(seconds the partner waited, call) for each call after ``failure``, in arrival order: elapsed since the mock
+    answered ``failure``, less the union of the intervals the mock spent answering the partner's calls in between,
+    so a mock slowed by a busy machine never passes for a partner's backoff. Measured on the journal's ``wallAt``
+    and ``durationMs``, both the mock's own readings."""
     answered = _answered(failure)
     busy, busy_until = 0.0, answered
     for row in sorted((r for r in requests if r["seq"] > failure["seq"]), key=lambda r: float(r["wallAt"])):
         arrived = float(row["wallAt"])
-        waited = arrived - answered - busy
-        if waited >= window:
-            return
-        yield max(waited, 0.0), row
+        yield max(arrived - answered - busy, 0.0), row
         start, end = max(arrived, busy_until), _answered(row)
         if end > start:
             busy, busy_until = busy + end - start, end

@@ -273,54 +273,16 @@ def zest_clock(zest_mock: ZestMock) -> Iterator[ZestClock]:
 
 @contextlib.contextmanager
 def _mock_server(external: str | None, seed: int) -> Iterator[str]:
-    """The base URL of the mock: ``external`` as given, or a freshly served one, stopped on exit."""
+    """The base URL of the mock: ``external`` as given, or a manual-clock mock served in a thread, stopped on exit."""
     if external:
         yield external
         return
-    url, stop = _serve(seed)
-    try:
-        yield url
-    finally:
-        stop()
+    from mock_server.serving import in_thread
 
-
-def _serve(seed: int) -> tuple[str, Callable[[], None]]:
-    """Serve a manual-clock mock with uvicorn in a daemon thread on a pre-bound loopback port."""
-    import socket
-
-    import uvicorn
-
-    from mock_server.app import create_app
-    from mock_server.settings import Settings
-
-    # proto=IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY on accepted connections only then; without it every
-    # request on a kept-alive connection waits ~40 ms for a delayed ACK (Nagle).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    url = f"http://127.0.0.1:{port}"
     # Assertions signed with the partner's wall clock stay valid however far tests advance simulated time:
     # the mock judges assertion times against either clock.
-    settings = Settings(host="127.0.0.1", port=port, public_url=url, seed=seed, clock_mode="manual")
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), lifespan="on", log_level="warning", log_config=None,
-                                           access_log=False, timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="zest-mock", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started and thread.is_alive() and time.monotonic() < deadline:
-        thread.join(0.005)  # returns early if the server thread dies
-    if not server.started:
-        server.should_exit = True
-        sock.close()
-        raise RuntimeError("zest-mock: the mock server did not start (see the captured log)")
-
-    def stop() -> None:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-    return url, stop
+    with in_thread(seed=seed, clock_mode="manual") as (url, _):
+        yield url
 
 
 def _reset(session: ZestMockSession, scenario: str | None) -> None:

@@ -17,26 +17,23 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
-from mock_server.app import create_app
 from mock_server.clock import format_instant, parse_instant
 from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.control_client import JSON, ControlClient, ControlError
 from mock_server.harness.expectations import Evidence, evaluate, fetch_evidence
 from mock_server.harness.junit import CaseResult, count, summary_line, write_junit
 from mock_server.scenarios.model import Scenario, Step, load_scenario
+from mock_server.serving import in_thread
 from mock_server.settings import DEV_CLIENT_ID, Settings
 
 DEFAULT_TIMEOUT = 300.0
@@ -91,7 +88,7 @@ def run_scenario(name_or_path: str | Path, command: Sequence[str], *, port: int 
     judge; raises ``ScenarioError`` on a bad scenario and ``OSError`` when the port cannot be bound."""
     started = time.perf_counter()
     scenario = load_scenario(name_or_path)
-    with _served(scenario, port, timeout) as (url, settings), ControlClient(url) as mock, \
+    with _served(scenario, port) as (url, settings), ControlClient(url) as mock, \
             tempfile.TemporaryDirectory(prefix="zest-scenario-") as scratch:
         start = _load(mock, scenario)
         exports = _exports(mock, settings, scenario, Path(scratch))
@@ -123,28 +120,9 @@ def run_scenario(name_or_path: str | Path, command: Sequence[str], *, port: int 
 
 
 @contextlib.contextmanager
-def _served(scenario: Scenario, port: int, timeout: float) -> Iterator[tuple[str, Settings]]:
-    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets that say so, and without it every
-    # keep-alive answer waits ~40 ms for the client's delayed ACK (Nagle).
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", port))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = Settings(host="127.0.0.1", port=sock.getsockname()[1], public_url=url, seed=scenario.seed,
-                            clock_mode=scenario.clock)
-        server = uvicorn.Server(uvicorn.Config(create_app(settings), lifespan="on", log_level="warning",
-                                               timeout_graceful_shutdown=2))
-        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="zest-scenario-mock",
-                                  daemon=True)
-        thread.start()
-        try:
-            _until(lambda: server.started or not thread.is_alive(), 10.0)
-            if not server.started:
-                raise RuntimeError("the mock did not start")
-            yield url, settings
-        finally:
-            server.should_exit = True
-            thread.join(timeout=10)
+def _served(scenario: Scenario, port: int) -> Iterator[tuple[str, Settings]]:
+    with in_thread(port, name="zest-scenario-mock", seed=scenario.seed, clock_mode=scenario.clock) as served:
+        yield served
 
 
 def _load(mock: ControlClient, scenario: Scenario) -> datetime:
@@ -329,9 +307,3 @@ def _facts(evidence: Evidence) -> dict[str, list[str]]:
 
 def _items(result: JSON) -> list[JSON]:
     return list(result.get("items") or [])
-
-
-def _until(condition: Callable[[], bool], seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.005)  # polling the server thread's start flag; nothing to await across threads

@@ -4,16 +4,19 @@ Zest's models ignore unknown top-level fields, unknown investor-row fields and u
 attributes inside an SPV request's ``attributes`` are refused by the template, not here). A route asks
 ``ignored_fields(call)`` for the list to append the paths it dropped to (None under ``strict_fields``: refuse
 them); ``WarningHeaderMiddleware`` names them in a ``Zest-Mock-Warning`` response header, and the journal records
-them from the same ``scope["state"]["ignored_fields"]``.
+them from the same ``scope["state"]["ignored_fields"]``. An idempotent replay answers with the list its first call
+stored (the same body ignores the same fields).
 """
 
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.http.operations import Call
+if TYPE_CHECKING:  # operations -> writes -> this module: only the annotation needs Call
+    from mock_server.http.operations import Call
 
 HEADER = "Zest-Mock-Warning"
 STATE_KEY = "ignored_fields"

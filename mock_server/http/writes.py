@@ -12,6 +12,7 @@ from starlette.responses import Response
 
 from mock_server.domain import idempotency
 from mock_server.domain.idempotency import StoredAnswer
+from mock_server.http import unknown_fields
 from mock_server.runtime import Runtime
 from mock_server.store import dumps
 
@@ -56,15 +57,18 @@ def _run(rt: Runtime, request: Request, effect: Effect, mode: str, client_id: st
         with rt.store.tx():
             return _respond(_answer(effect))
     replay = idempotency.begin(rt.store, rt.clock, rt.settings.idempotency_ttl_seconds, client_id, key, hashed)
+    state = request.scope["state"]
     if replay is not None:
-        request.scope["state"]["replayed"] = True
+        state["replayed"] = True
+        if replay.ignored_fields:
+            state[unknown_fields.STATE_KEY] = list(replay.ignored_fields)
         if effect.on_replay is not None:
             effect.on_replay(replay.body)
         return _respond(replay)
     try:
         with rt.store.tx():
             answer = _answer(effect)
-            idempotency.finish(rt.store, client_id, key, answer)
+            idempotency.finish(rt.store, client_id, key, answer, state.get(unknown_fields.STATE_KEY) or ())
     except BaseException:
         idempotency.abandon(rt.store, client_id, key)
         raise

@@ -99,8 +99,9 @@ class FlowCompletedParams(_Closed):
 
 
 class FailedRowsParams(_Closed):
-    minBackoffSeconds: float = Field(default=0.2, ge=0, le=3600, description="Wall seconds at least between an "
-                                     "investor row's retryable failure and its resubmission")
+    minBackoffSeconds: float = Field(default=0.2, ge=0, le=3600, description="Seconds the partner waits at least "
+                                     "between the mock's answer with a retryable row failure and the resubmission "
+                                     "(the mock's own wall readings, its answer time excluded, 0.05 s tolerance)")
 
 
 # name -> parameter model; `harness.expectations` implements exactly these names.

@@ -3,7 +3,9 @@ with the partner's webhook chaos applied (see ``webhooks.chaos``).
 
 Attempts go out at +0, +30 s, +5 min, +30 min, +2 h, +12 h of simulated time after the event (14 h 35 min 30 s in
 all); success is a 2xx within the attempt deadline (10 s of wall time for the whole exchange, so a receiver that
-trickles bytes is cut off); redirects, other statuses, refused connections and timeouts are failures.
+trickles bytes is cut off); redirects, other statuses, refused connections and timeouts are failures. An attempt's
+``duration_ms`` is the acknowledgement time: from the request's first byte written to the answer complete (from the
+connection attempt when no byte went out), measured here, not by the receiver.
 
 Each job runs in its partner's scheduler lane, so a hanging receiver holds only its own partner's slots. An attempt
 is stamped with its job's due time, and what it did (the attempt row, the delivery's new status, the next attempt's
@@ -31,7 +33,7 @@ from mock_server.store import Row, Store
 from mock_server.webhooks import outbox, signing
 from mock_server.webhooks.chaos import WebhookChaos, parse_chaos
 from mock_server.webhooks.events import queue_delivery, schedule_attempt
-from mock_server.webhooks.transport import DeliveryError, WebhookTransport
+from mock_server.webhooks.transport import DeliveryError, Timing, WebhookTransport
 
 RETRY_DELAYS_SECONDS = (30, 300, 1800, 7200, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
@@ -199,14 +201,16 @@ class Dispatcher:
             "Zest-Event-Id": send.delivery["event_id"], "Zest-Event-Type": send.delivery["event_type"],
             "User-Agent": "ZestWebhooks/1.0",
         }
-        started = time.perf_counter()
-        status, error = await self._post(send.url, body, headers)
-        return Outcome(status, error, round((time.perf_counter() - started) * 1000, 3))
+        timing, started = Timing(), time.perf_counter()
+        status, error = await self._post(send.url, body, headers, timing)
+        answered = timing.answered or time.perf_counter()
+        return Outcome(status, error, round((answered - (timing.sent or started)) * 1000, 3))
 
-    async def _post(self, url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str | None]:
+    async def _post(self, url: str, body: bytes, headers: dict[str, str],
+                    timing: Timing) -> tuple[int | None, str | None]:
         try:
             async with asyncio.timeout(self.settings.webhook_timeout_seconds):
-                status = await self.transport.post(url, body, headers)
+                status = await self.transport.post(url, body, headers, timing)
         except TimeoutError:
             return None, "timeout"
         except DeliveryError as exc:

@@ -2,13 +2,16 @@
 
 A general-purpose client (httpx) managed about 450 deliveries a second here, a tenth of what a 10,000-event retry
 chain needs; this one only POSTs, reads the status, drains the body and keeps the connection for the next attempt.
-Redirects are not followed. The caller bounds the whole exchange with its own deadline.
+Redirects are not followed. The caller bounds the whole exchange with its own deadline; ``Timing`` tells it when the
+request's first byte went out and when the answer was complete (the acknowledgement time partners are judged on).
+The TLS context is built on the first https attempt, not at start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -23,6 +26,14 @@ class DeliveryError(Exception):
     def __init__(self, kind: str, detail: str = "") -> None:
         super().__init__(detail or kind)
         self.kind = kind
+
+
+@dataclass(slots=True)
+class Timing:
+    """``time.perf_counter()`` instants of one exchange: the request's first byte written, the answer complete."""
+
+    sent: float | None = None
+    answered: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +66,9 @@ class _Connection:
         self.reader, self.writer = reader, writer
         self.http = h11.Connection(h11.CLIENT)
 
-    async def post(self, endpoint: Endpoint, body: bytes, headers: dict[str, str]) -> int:
+    async def post(self, endpoint: Endpoint, body: bytes, headers: dict[str, str], timing: Timing) -> int:
         fields = [("Host", endpoint.authority), ("Content-Length", str(len(body))), *headers.items()]
+        timing.sent, timing.answered = time.perf_counter(), None
         self.writer.write(self.http.send(h11.Request(method="POST", target=endpoint.target, headers=fields))
                           + self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage()))
         await self.writer.drain()
@@ -68,6 +80,7 @@ class _Connection:
             elif isinstance(event, h11.Response):
                 status = event.status_code
             elif isinstance(event, h11.EndOfMessage):
+                timing.answered = time.perf_counter()
                 return status
             elif isinstance(event, h11.ConnectionClosed):
                 raise DeliveryError("transport_error", "connection closed before the answer was complete")
@@ -87,20 +100,21 @@ class WebhookTransport:
 
     def __init__(self) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
-        self._tls = ssl.create_default_context()
+        self._tls: ssl.SSLContext | None = None
 
-    async def post(self, url: str, body: bytes, headers: dict[str, str]) -> int:
-        """POST ``body``; the status code of the answer, or ``DeliveryError``."""
+    async def post(self, url: str, body: bytes, headers: dict[str, str], timing: Timing | None = None) -> int:
+        """POST ``body``; the status code of the answer, or ``DeliveryError``. ``timing`` receives the instants."""
+        timing = timing or Timing()
         endpoint = Endpoint.parse(url)
         key = (endpoint.scheme, endpoint.host, endpoint.port)
         pooled = self._idle.get(key, [])
         while pooled:  # a kept-alive connection the receiver may have closed meanwhile: retry on a fresh one
             connection = pooled.pop()
             try:
-                return await self._use(key, connection, endpoint, body, headers)
+                return await self._use(key, connection, endpoint, body, headers, timing)
             except (DeliveryError, OSError, h11.ProtocolError):
                 connection.close()
-        return await self._use(key, await self._open(endpoint), endpoint, body, headers)
+        return await self._use(key, await self._open(endpoint), endpoint, body, headers, timing)
 
     def close(self) -> None:
         for connections in self._idle.values():
@@ -109,9 +123,9 @@ class WebhookTransport:
         self._idle.clear()
 
     async def _use(self, key: tuple[str, str, int], connection: _Connection, endpoint: Endpoint, body: bytes,
-                   headers: dict[str, str]) -> int:
+                   headers: dict[str, str], timing: Timing) -> int:
         try:
-            status = await connection.post(endpoint, body, headers)
+            status = await connection.post(endpoint, body, headers, timing)
         except h11.ProtocolError as exc:
             connection.close()
             raise DeliveryError("transport_error", f"not a valid HTTP/1.1 answer: {exc}") from exc
@@ -125,7 +139,9 @@ class WebhookTransport:
         return status
 
     async def _open(self, endpoint: Endpoint) -> _Connection:
-        tls = self._tls if endpoint.scheme == "https" else None
+        tls = None
+        if endpoint.scheme == "https":
+            self._tls = tls = self._tls or ssl.create_default_context()
         try:
             reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port, ssl=tls, limit=READ_CHUNK)
         except ssl.SSLError as exc:
