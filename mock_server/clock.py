@@ -6,6 +6,7 @@ Modes: ``realtime`` (wall clock plus an offset that ``advance`` grows), ``manual
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -19,10 +20,10 @@ def parse_instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
+@functools.lru_cache(maxsize=1024)  # a request formats the same few instants many times (a manual clock stands still)
 def format_instant(value: datetime) -> str:
-    """``2026-05-07T12:00:00.123Z``: UTC, millisecond precision, Z suffix."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """``2026-05-07T12:00:00.123Z``: UTC, millisecond precision (truncated), Z suffix."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 class Clock:
