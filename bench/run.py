@@ -220,19 +220,27 @@ def _cpu_per_request(result: WrkResult, cpu_share: float) -> str:
     return f"CPU {cpu_share / result.rate * 1e6:,.0f} us/req" if result.rate else "no answers"
 
 
+def _measured_runs(opts: Options, wrk: str, url: str, pid: int,
+                   env: dict[str, str]) -> tuple[list[WrkResult], float]:
+    """``opts.repeats`` wrk runs against the server at ``url`` (process ``pid``): each run's result, and the median
+    share of a core the server was on CPU."""
+    runs, shares = [], []
+    for repeat in range(opts.repeats):
+        cpu_before = cpu_seconds(pid)
+        runs.append(run_wrk(wrk, url, {**env, "BENCH_RUN": f"run{repeat}"}, seconds=opts.seconds,
+                            connections=opts.connections, threads=opts.threads))
+        shares.append((cpu_seconds(pid) - cpu_before) / runs[-1].duration_s)
+    return runs, statistics.median(shares)
+
+
 def _wrk_peer(opts: Options, wrk: str, name: str, endpoint: Endpoint) -> tuple[WrkResult, float]:
     """A fresh peer, a 3 s warm-up (the JVM compiles its hot path meanwhile), then the measured runs."""
     with running_peer(name, opts.log_dir) as peer:
         env = {"BENCH_MODE": endpoint.mode, "BENCH_TOKEN": "bench", "BENCH_SLUG": "svr_bench000001"}
         run_wrk(wrk, peer.url, {**env, "BENCH_RUN": "warm"}, seconds=3, connections=opts.connections,
                 threads=opts.threads)
-        runs, shares = [], []
-        for repeat in range(opts.repeats):
-            cpu_before = cpu_seconds(peer.pid)
-            runs.append(run_wrk(wrk, peer.url, {**env, "BENCH_RUN": f"run{repeat}"}, seconds=opts.seconds,
-                                connections=opts.connections, threads=opts.threads))
-            shares.append((cpu_seconds(peer.pid) - cpu_before) / runs[-1].duration_s)
-        result, share = WrkResult.median(runs), statistics.median(shares)
+        runs, share = _measured_runs(opts, wrk, peer.url, peer.pid, env)
+        result = WrkResult.median(runs)
     print(f"  {endpoint.label} on {name}: {result.rate:,.0f} req/s, p50 {result.p50_ms:.1f} ms, p99 "
           f"{result.p99_ms:.1f} ms, on CPU {share:.0%} ({_cpu_per_request(result, share)})"
           + (f", errors {result.errors}" if result.error_count else ""))
@@ -258,13 +266,8 @@ def _wrk_group(opts: Options, wrk: str, endpoint: Endpoint, paced_rate: float | 
             overhead_ms = opts.connections * 1000 / max(warm.rate, 1.0) - cycle_ms
             env["BENCH_DELAY_MS"] = f"{max(0.0, cycle_ms - overhead_ms):.2f}"
         before = _created(mock, endpoint.mode)
-        runs, shares = [], []
-        for repeat in range(opts.repeats):
-            cpu_before = cpu_seconds(mock.pid)
-            runs.append(run_wrk(wrk, mock.url, {**env, "BENCH_RUN": f"run{repeat}"}, seconds=opts.seconds,
-                                connections=opts.connections, threads=opts.threads))
-            shares.append((cpu_seconds(mock.pid) - cpu_before) / runs[-1].duration_s)
-        result, cpu_share = WrkResult.median(runs), statistics.median(shares)
+        runs, cpu_share = _measured_runs(opts, wrk, mock.url, mock.pid, env)
+        result = WrkResult.median(runs)
         created = _created(mock, endpoint.mode) - before
         ok = result.requests - result.errors["status_errors"]
         if endpoint.mode != "get_spv" and created < ok:
