@@ -31,6 +31,28 @@ SAMPLE_ATTRIBUTES: dict[str, Any] = {
 }
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+# pytester runs of a partner's suite: plugins of this venv that a partner's suite would not have (~3 s a run)
+QUIET = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:cacheprovider")
+# ... and a helper module for them: create(zest_mock) makes an SPV request, notes its slug in slugs.txt
+PARTNER_HELPERS = '''
+import uuid
+
+import httpx
+
+ATTRIBUTES = {"underlyingCompanySlug": "co_acme", "currency": "USD",
+              "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}]}
+
+
+def create(zest_mock):
+    body = {"templateId": "syndicate_secondary", "templateVersion": "1.0.0", "attributes": ATTRIBUTES}
+    headers = {"Authorization": f"Bearer {zest_mock.token()}", "Idempotency-Key": str(uuid.uuid4())}
+    response = httpx.post(f"{zest_mock.base_url}/v1/spv-requests", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    slug = response.json()["spvRequestSlug"]
+    with open("slugs.txt", "a") as out:
+        out.write(slug + "\\n")
+    return slug
+'''
 
 
 def settings(**overrides: Any) -> Settings:

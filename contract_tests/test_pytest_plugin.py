@@ -9,35 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from support import live_server, settings
+from support import PARTNER_HELPERS, QUIET, live_server, settings
 
 from mock_server.app import create_app
 
 pytest_plugins = ["pytester"]
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pytest" / "test_partner_example.py"
-# Plugins of this venv that a partner's suite would not have; skipping them saves ~3 s per run.
-QUIET = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:cacheprovider")
-
-CREATE = '''
-import uuid
-
-import httpx
-
-ATTRIBUTES = {"underlyingCompanySlug": "co_acme", "currency": "USD",
-              "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}]}
-
-
-def create(zest_mock):
-    body = {"templateId": "syndicate_secondary", "templateVersion": "1.0.0", "attributes": ATTRIBUTES}
-    headers = {"Authorization": f"Bearer {zest_mock.token()}", "Idempotency-Key": str(uuid.uuid4())}
-    response = httpx.post(f"{zest_mock.base_url}/v1/spv-requests", json=body, headers=headers)
-    assert response.status_code == 201, response.text
-    slug = response.json()["spvRequestSlug"]
-    with open("slugs.txt", "a") as out:
-        out.write(slug + "\\n")
-    return slug
-'''
 
 RESET_AND_SEED = '''
 from helpers import create
@@ -100,7 +78,7 @@ def test_the_next_test_is_back_to_the_configured_policy(zest_control):
 
 @pytest.fixture
 def files(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makepyfile(helpers=CREATE)
+    pytester.makepyfile(helpers=PARTNER_HELPERS)
     return pytester
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from support import PARTNER_HELPERS, QUIET
 
 from mock_server.cli import main
 from mock_server.harness.expectations import Evidence, judge
@@ -18,7 +19,6 @@ from mock_server.harness.report_html import render_html
 
 ROOT = Path(__file__).resolve().parent.parent
 CARELESS = ROOT / "examples" / "partner" / "careless_partner.py"
-QUIET = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:cacheprovider")
 T0 = "2026-05-07T12:00:00.000Z"
 pytest_plugins = ["pytester"]
 
@@ -103,18 +103,11 @@ def test_cli_writes_the_report_with_the_junit_evidence(tmp_path: Path) -> None:
 
 
 FAILING = '''
-import uuid
-
-import httpx
-
-ATTRIBUTES = {"underlyingCompanySlug": "co_acme", "currency": "USD",
-              "shareClasses": [{"name": "Class A", "managementFeePercent": "2.0", "carryPercent": "20.0"}]}
+from helpers import create
 
 
 def test_creates_and_fails(zest_mock):
-    body = {"templateId": "syndicate_secondary", "templateVersion": "1.0.0", "attributes": ATTRIBUTES}
-    headers = {"Authorization": f"Bearer {zest_mock.token()}", "Idempotency-Key": str(uuid.uuid4())}
-    assert httpx.post(f"{zest_mock.base_url}/v1/spv-requests", json=body, headers=headers).status_code == 201
+    create(zest_mock)
     assert False, "the partner expected an approval"
 
 
@@ -128,7 +121,7 @@ def test_fails_without_the_mock():
 
 
 def test_the_pytest_plugin_writes_a_report_for_a_failed_test_that_used_the_mock(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_partner=FAILING)
+    pytester.makepyfile(helpers=PARTNER_HELPERS, test_partner=FAILING)
     result = pytester.runpytest_subprocess(*QUIET, "--zest-html-dir", "reports")
     result.assert_outcomes(passed=1, failed=2)
     (written,) = sorted((pytester.path / "reports").iterdir())

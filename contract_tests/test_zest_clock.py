@@ -7,9 +7,9 @@ import subprocess
 import sys
 
 import pytest
+from support import QUIET
 
 pytest_plugins = ["pytester"]
-QUIET = ("-p", "no:schemathesis", "-p", "no:hypothesispytest", "-p", "no:anyio", "-p", "no:cacheprovider")
 
 LOCKSTEP = '''
 import sys
