@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -88,7 +88,8 @@ def run_scenario(name_or_path: str | Path, command: Sequence[str], *, port: int 
     judge; raises ``ScenarioError`` on a bad scenario and ``OSError`` when the port cannot be bound."""
     started = time.perf_counter()
     scenario = load_scenario(name_or_path)
-    with _served(scenario, port) as (url, settings), ControlClient(url) as mock, \
+    served = in_thread(port, name="zest-scenario-mock", seed=scenario.seed, clock_mode=scenario.clock)
+    with served as (url, settings), ControlClient(url) as mock, \
             tempfile.TemporaryDirectory(prefix="zest-scenario-") as scratch:
         start = _load(mock, scenario)
         exports = _exports(mock, settings, scenario, Path(scratch))
@@ -116,13 +117,7 @@ def run_scenario(name_or_path: str | Path, command: Sequence[str], *, port: int 
     return report
 
 
-# ---- serving and loading ---------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _served(scenario: Scenario, port: int) -> Iterator[tuple[str, Settings]]:
-    with in_thread(port, name="zest-scenario-mock", seed=scenario.seed, clock_mode=scenario.clock) as served:
-        yield served
+# ---- loading and exports -----------------------------------------------------------------------------------------
 
 
 def _load(mock: ControlClient, scenario: Scenario) -> datetime:
