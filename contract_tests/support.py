@@ -4,22 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import json
-import socket
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from mock_server.clock import parse_instant
 from mock_server.domain import auth
-from mock_server.http.limits import protocol_class
 from mock_server.runtime import Runtime
+from mock_server.serving import app_in_thread
 from mock_server.settings import Settings
 
 START = "2026-05-07T12:00:00.000Z"
@@ -122,29 +118,12 @@ def at(text: str) -> datetime:
 
 @contextlib.contextmanager
 def live_server(make_app: Callable[[str], Starlette], limits: bool = False) -> Iterator[tuple[str, Starlette]]:
-    """Serve ``make_app(base_url)`` with uvicorn in a thread on a pre-bound loopback port; yields (URL, app).
+    """Serve ``make_app(base_url)`` on the mock's threaded server (``serving.app_in_thread``); yields (URL, app).
 
-    ``limits``: with the connection limits of ``zest-mock serve`` (httptools and ``mock_server/http/limits.py``)."""
-    # proto=IPPROTO_TCP: only then does asyncio set TCP_NODELAY on accepted connections (else ~40 ms per request
-    # on a kept-alive connection, waiting for a delayed ACK).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = make_app(url)
-    http = protocol_class(runtime(app).settings) if limits else "auto"
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="on", log_level="warning", timeout_graceful_shutdown=2,
-                                           http=http))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.005)  # waiting for the server thread to bind, not for async work
-    try:
+    ``limits``: with the connection limits of ``zest-mock serve`` (``mock_server/http/limits.py``)."""
+    def made(url: str) -> tuple[Starlette, Settings | None]:
+        app = make_app(url)
+        return app, runtime(app).settings if limits else None
+
+    with app_in_thread(made) as (url, app, _):
         yield url, app
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
