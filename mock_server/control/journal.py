@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from mock_server.clock import format_instant
 from mock_server.domain import journal
+from mock_server.http import unknown_fields
 from mock_server.http.bodies import int_query, json_response
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Call, Operation, Param
@@ -110,7 +111,7 @@ class _Entry:
                 self.at, self.wall_at, self.scope["method"], self.scope["path"], self.state.get("operation_id"),
                 self.state.get("client_id"), _header(self.scope, b"idempotency-key"), self.state.get("body_hash"),
                 status, round((time.perf_counter() - self.started) * 1000, 3), _text(self.state.get("fault")),
-                _text(self.state.get("resource")), _text(self.state.get("ignored_fields") or None),
+                _text(self.state.get("resource")), _text(self.state.get(unknown_fields.STATE_KEY) or None),
             ), self.state.get("rows") or ())
         except Exception:  # the journal must never break a request
             log.exception("could not journal %s %s", self.scope.get("method"), self.scope.get("path"))

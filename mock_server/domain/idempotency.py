@@ -17,7 +17,7 @@ from typing import Any
 
 from mock_server.clock import Clock, format_instant
 from mock_server.errors import Conflict, InvalidRequest
-from mock_server.store import Store
+from mock_server.store import Store, dumps, loads
 
 MAX_KEY_LENGTH = 255
 
@@ -59,8 +59,7 @@ def begin(store: Store, clock: Clock, ttl_seconds: int, client_id: str, key: str
             raise Conflict("Idempotency-Key was already used with a different request body")
         if row["state"] == "in_flight":
             raise Conflict("request with this Idempotency-Key is still in progress")
-        return StoredAnswer(row["status"], row["content_type"], row["body"],
-                            tuple(json.loads(row["ignored_fields"])) if row["ignored_fields"] else ())
+        return StoredAnswer(row["status"], row["content_type"], row["body"], tuple(loads(row["ignored_fields"]) or ()))
     store.run(
         "INSERT OR REPLACE INTO idempotency (client_id, key, body_hash, state, created_at, expires_at) "
         "VALUES (?, ?, ?, 'in_flight', ?, ?)",
@@ -74,7 +73,7 @@ def finish(store: Store, client_id: str, key: str, answer: StoredAnswer, ignored
     store.run(
         "UPDATE idempotency SET state = 'done', status = ?, content_type = ?, body = ?, ignored_fields = ? "
         "WHERE client_id = ? AND key = ?",
-        answer.status, answer.content_type, answer.body, json.dumps(list(ignored_fields)) if ignored_fields else None,
+        answer.status, answer.content_type, answer.body, dumps(list(ignored_fields)) if ignored_fields else None,
         client_id, key,
     )
 
