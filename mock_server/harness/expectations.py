@@ -394,7 +394,7 @@ def _row_attempts(requests: list[JSON]) -> dict[str, list[tuple[JSON, JSON]]]:
 
 def _waited(failure: JSON, retry: JSON, requests: list[JSON]) -> float | None:
     """How long the partner waited between the mock's answer to ``failure`` and ``retry`` (see ``_waits``)."""
-    if any(row.get("wallAt") is None for row in (failure, retry)):
+    if any(row.get("wallAt") is None for row in requests):  # as for backoff: no wall times, nothing timed
         return None
     return next((waited for waited, row in _waits(failure, requests) if row["seq"] == retry["seq"]), None)
 
