@@ -18,7 +18,7 @@ from collections import Counter
 
 from mock_server.settings import Settings
 from mock_server.store import dumps
-from mock_server.webhooks import signing
+from mock_server.webhooks.dispatcher import attempt_headers
 from mock_server.webhooks.transport import WebhookTransport
 
 SECRET = "whsec_bench0000000000000000000000000000"
@@ -31,10 +31,7 @@ def attempt(number: int) -> tuple[bytes, dict[str, str]]:
                   "data": {"partnerInvestorId": f"hook-{number}", "zestPersonId": f"per_{number:012x}",
                            "email": "ada@example.com", "firstName": "Ada", "lastName": "Byron",
                            "kycManagedBy": "partner"}}).encode()
-    headers = {"Content-Type": "application/json",
-               signing.HEADER: signing.header_value(SECRET, int(time.time()), body),
-               "Zest-Event-Id": event_id, "Zest-Event-Type": "investor.created", "User-Agent": "ZestWebhooks/1.0"}
-    return body, headers
+    return body, attempt_headers(SECRET, int(time.time()), body, event_id, "investor.created")
 
 
 async def send(url: str, count: int, in_flight: int) -> Counter[int]:

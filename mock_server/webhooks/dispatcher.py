@@ -40,6 +40,12 @@ MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
 FAILED_JOB_RETRY_SECONDS = RETRY_DELAYS_SECONDS[0]  # a job that raised runs again this much later, not in a loop
 
 
+def attempt_headers(secret: str, stamp: int, body: bytes, event_id: str, event_type: str) -> dict[str, str]:
+    """The headers of one attempt: the signature over ``stamp`` and ``body``, the event's id and type."""
+    return {"Content-Type": "application/json", signing.HEADER: signing.header_value(secret, stamp, body),
+            "Zest-Event-Id": event_id, "Zest-Event-Type": event_type, "User-Agent": "ZestWebhooks/1.0"}
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     status_code: int | None
@@ -195,12 +201,8 @@ class Dispatcher:
 
     async def _attempt(self, send: _Send, stamp: int, secret: str | None = None) -> Outcome:
         body = bytes(send.delivery["body"])
-        signed = signing.header_value(secret or send.partner.webhook_secret, stamp, body)
-        headers = {
-            "Content-Type": "application/json", signing.HEADER: signed,
-            "Zest-Event-Id": send.delivery["event_id"], "Zest-Event-Type": send.delivery["event_type"],
-            "User-Agent": "ZestWebhooks/1.0",
-        }
+        headers = attempt_headers(secret or send.partner.webhook_secret, stamp, body, send.delivery["event_id"],
+                                  send.delivery["event_type"])
         timing, started = Timing(), time.perf_counter()
         status, error = await self._post(send.url, body, headers, timing)
         answered = timing.answered or time.perf_counter()
