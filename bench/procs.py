@@ -41,8 +41,14 @@ class BenchError(RuntimeError):
     """The bench itself broke (not a missed target): the run has no trustworthy figures."""
 
 
+INSTALLED: list[Path] = []  # the zest-mock of the bench's wheel install, once ``run.install_wheel`` made it
+
+
 def zest_mock_command() -> str:
-    """The ``zest-mock`` next to the running interpreter (the venv's), else the one on PATH."""
+    """The ``zest-mock`` the bench installed from the wheel, else the one next to the running interpreter (the
+    venv's), else the one on PATH."""
+    if INSTALLED:
+        return str(INSTALLED[0])
     beside = Path(sys.executable).parent / "zest-mock"
     if beside.exists():
         return str(beside)

@@ -64,3 +64,16 @@ def test_an_app_without_a_scenario_loads_neither_the_scenario_model_nor_yaml() -
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_start_up_loads_neither_the_partner_api_nor_the_control_plane() -> None:
+    """Cold start: the app that answers the health check has imported no pydantic model, no route module of the
+    partner API or the control plane, no webhook framing and no template contract; each loads on first use."""
+    code = ("import sys\nfrom mock_server.app import create_app\nfrom mock_server.settings import Settings\n"
+            "create_app(Settings(clock_mode='manual'))\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'h11', 'jwt') or m in ("
+            "'mock_server.models', 'mock_server.contracts', 'mock_server.http.investors', 'mock_server.control.state',"
+            " 'mock_server.domain.admin', 'mock_server.webhooks.chaos')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -19,8 +19,8 @@ from starlette.types import Message
 from support import DEV, START, bearer, create_spv_request, runtime, settings
 
 from mock_server.app import create_app
-from mock_server.control.journal import JournalMiddleware
 from mock_server.domain import journal
+from mock_server.http.journaling import JournalMiddleware
 from mock_server.runtime import Runtime
 
 

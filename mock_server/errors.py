@@ -22,9 +22,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starlette.responses import Response
+if TYPE_CHECKING:
+    from starlette.responses import Response
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,5 +139,7 @@ def envelope(exc: ZestError, error_id: str) -> dict[str, Any]:
 
 def error_response(exc: ZestError, new_error_id: Callable[[], str]) -> Response:
     """Render ``exc`` as a JSON response with its status and headers."""
+    from starlette.responses import Response  # not at import: the domain raises errors, only the app renders them
+
     body = json.dumps(envelope(exc, new_error_id()), separators=(",", ":")).encode()
     return Response(body, status_code=exc.status, headers=exc.headers, media_type="application/json")

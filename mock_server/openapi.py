@@ -12,12 +12,12 @@ fields (``closed_requests``: the control plane, and the partner API under ``--st
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
-
-from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from typing import TYPE_CHECKING, Any
 
 from mock_server.http.operations import Answer, Operation
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 REF = "#/components/schemas/{model}"
 
@@ -116,6 +116,8 @@ def _models(operations: Sequence[Operation], extra: Iterable[type[BaseModel]]) -
 
 
 def _schemas(models: list[type[BaseModel]]) -> dict[str, Any]:
+    from pydantic.json_schema import models_json_schema  # documents are built on first request, not at start
+
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=REF)
     return {name: _tidy(schema) for name, schema in sorted(top.get("$defs", {}).items())}
 

@@ -1,21 +1,26 @@
 """The runtime of one mock instance: settings, store, clock, ids, contracts, scheduler and webhook dispatcher.
 
-It is the engine the domain runs on, so it imports nothing from ``domain/`` (``app.create_app`` brings the domain's
-start-up state in: the dev partner, no write left in flight).
+It is the engine the domain runs on, so it imports nothing from ``domain/`` (``startup.prepare`` brings the domain's
+start-up state in: the dev partner, no write left in flight). Building it loads no pydantic model and no template
+contract: the contract registry is read on its first use (start-up time, see ``app.py``).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from mock_server.clock import Clock, format_instant, parse_instant
-from mock_server.contracts import ContractRegistry
 from mock_server.ids import IdGenerator
 from mock_server.scheduler import CLOCK_META_KEY, Scheduler
 from mock_server.settings import Settings
 from mock_server.store import Store
 from mock_server.webhooks.dispatcher import Dispatcher
+
+if TYPE_CHECKING:
+    from mock_server.contracts import ContractRegistry
 
 
 @dataclass
@@ -24,7 +29,6 @@ class Runtime:
     store: Store
     clock: Clock
     ids: IdGenerator
-    contracts: ContractRegistry
     scheduler: Scheduler
     dispatcher: Dispatcher
 
@@ -41,9 +45,14 @@ class Runtime:
         # A restart on a state file must not replay the ids it already handed out: derive a new stream per boot.
         ids = IdGenerator(settings.seed if settings.seed is None or boots == 0 else settings.seed * 1_000_003 + boots)
         scheduler = Scheduler(store, clock, settings.webhook_lane_concurrency)
-        rt = cls(settings, store, clock, ids, ContractRegistry.load(), scheduler,
-                 Dispatcher(store, clock, ids, settings, scheduler))
-        return rt
+        return cls(settings, store, clock, ids, scheduler, Dispatcher(store, clock, ids, settings, scheduler))
+
+    @functools.cached_property
+    def contracts(self) -> ContractRegistry:
+        """The template contracts shipped in the package, read on first use."""
+        from mock_server.contracts import ContractRegistry
+
+        return ContractRegistry.load()
 
     def remember_clock(self) -> None:
         """Keep simulated now in the store, so a restart on a state file resumes from it."""

@@ -68,13 +68,13 @@ def serve(**options: object) -> None:
 
 def _settings(options: dict[str, object]) -> Settings:
     """The instance's settings from the flags, with the admin policy and the scenario checked before serving."""
-    from mock_server.domain import policy
-
     if isinstance(options.get("audience"), str):
         options["audience"] = resolve_audience(str(options["audience"]))
     try:
         settings = Settings.from_env(**options)
-        if settings.admin_policy:
+        if settings.admin_policy:  # its model loads only when a policy is given
+            from mock_server.domain import policy
+
             policy.parse(settings.admin_policy)
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc

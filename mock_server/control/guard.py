@@ -22,7 +22,6 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mock_server.errors import Forbidden, InvalidRequest, ZestError, error_response
@@ -63,7 +62,8 @@ class ControlPlaneGuard:
 
 
 def _refusal(scope: Scope, public_url: str | None) -> ZestError | None:
-    headers = Headers(scope=scope)
+    # ASGI header names are lower case; the first of repeated headers counts, as Starlette's Headers.get has it
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
     host = headers.get("host")
     if not host:
         return InvalidRequest("control-plane requests must carry a Host header")

@@ -1,6 +1,6 @@
 """The request journal's tables (``journal``, ``journal_rows``): this module alone reads and writes them.
 
-One row per partner API call, written after the answer went out (``control.journal``'s middleware gathers it),
+One row per partner API call, written after the answer went out (``http.journaling`` gathers it),
 and for a bulk investor create one ``journal_rows`` row per investor row: how it was answered (status, person id,
 error, the fault that failed it) and the hash of the row as sent. The tables keep the latest ``KEEP`` calls.
 """
@@ -10,9 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from mock_server.domain.investors import RowOutcome
 from mock_server.store import Row, Store, equal_to
+
+if TYPE_CHECKING:
+    from mock_server.domain.investors import RowOutcome
 
 KEEP = 10_000
 _PRUNE_EVERY = 500

@@ -13,16 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from mock_server.domain import auth, faults
-from mock_server.domain.row_faults import RowFaultPlan
 from mock_server.errors import ZestError, error_response
 from mock_server.http.operations import Operation
 from mock_server.runtime import Runtime
+
+if TYPE_CHECKING:
+    from mock_server.domain import faults
+    from mock_server.domain.row_faults import RowFaultPlan
 
 # A header name no HTTP/1.1 server will write: the server fails before sending a byte and closes the connection.
 _UNSENDABLE = [(b"zest mock dropped this connection", b"1")]
@@ -31,6 +35,8 @@ _ROW_PLAN = "row_fault_plan"
 
 def row_fault_plan(scope: Scope) -> RowFaultPlan | None:
     """The row faults a fired ``fail_rows`` rule asks of this request, if one fired."""
+    from mock_server.domain.row_faults import RowFaultPlan
+
     plan = scope.get("state", {}).get(_ROW_PLAN)
     return plan if isinstance(plan, RowFaultPlan) else None
 
@@ -47,10 +53,11 @@ class QuietDrops(logging.Filter):
 
 
 class FaultInjectionMiddleware:
-    def __init__(self, app: ASGIApp, operations: Sequence[Operation]) -> None:
+    def __init__(self, app: ASGIApp, operations: Callable[[], Sequence[Operation]]) -> None:
+        """``operations`` gives the partner API's operations; it is called with the first ``/v1/`` request."""
         self.app = app
-        self.routes = [(op.method, compile_path(op.path)[0], op.operation_id) for op in operations
-                       if op.path.startswith("/v1/")]
+        self.operations = operations
+        self._routes: list[tuple[str, re.Pattern[str], str]] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith("/v1/"):
@@ -65,10 +72,16 @@ class FaultInjectionMiddleware:
         await self._apply(rt, fired, scope, receive, send)
 
     def _pick(self, rt: Runtime, scope: Scope) -> faults.Fired | None:
+        from mock_server.domain import auth, faults  # loaded with the partner API, not at start
+
         if not faults.any_rules(rt):
             return None
+        if self._routes is None:
+            self._routes = [(op.method, compile_path(op.path)[0], op.operation_id) for op in self.operations()
+                            if op.path.startswith("/v1/")]
         method = scope["method"]
-        operation_id = next((op for m, regex, op in self.routes if m == method and regex.match(scope["path"])), None)
+        operation_id = next((op for m, regex, op in self._routes if m == method and regex.match(scope["path"])),
+                            None)
         headers = dict(scope["headers"])
         client_id = auth.client_of(rt.store, rt.clock, _text(headers.get(b"authorization")))
         state = scope.setdefault("state", {})

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -31,6 +30,9 @@ from mock_server.domain.partners import Partner
 from mock_server.errors import MethodNotAllowed
 from mock_server.http.writes import Effect, commit
 from mock_server.runtime import Runtime
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Idempotency = Literal["required", "optional", "none"]
 

@@ -6,11 +6,16 @@ a path with as many segments as its own and the same literal first two segments:
 key, in their order, and only those few are tried, so the first route that matches is the one Starlette would pick.
 A path no indexed route matches (a 404, a trailing slash to redirect), and any request under a ``root_path``, goes
 through Starlette's scan unchanged.
+
+Routes can also be ``deferred``: a group of routes under one first path segment (``_mock``: the control plane) is
+built by its loader on the first request under that segment, and appended then, so the modules behind it are
+imported on first use, not at start. The groups are disjoint by that segment, so appending them later picks the
+same route as declaring them at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from starlette.routing import BaseRoute, Match, Route, Router
@@ -33,13 +38,24 @@ def _indexable(route: BaseRoute) -> bool:
 
 
 class IndexedRouter(Router):
-    def __init__(self, routes: Sequence[BaseRoute], lifespan: Lifespan[Any]) -> None:
-        super().__init__(list(routes), lifespan=lifespan)
+    def __init__(self, routes: Sequence[BaseRoute], lifespan: Lifespan[Any],
+                 deferred: Mapping[str, Callable[[], Sequence[BaseRoute]]] | None = None) -> None:
+        super().__init__([], lifespan=lifespan)
         self.index: dict[_Key, list[Route]] | None = {}
-        for route in self.routes:
-            if not _indexable(route):
+        self.deferred = dict(deferred or {})
+        self._add(routes)
+
+    def load_deferred(self) -> None:
+        """Build every deferred group now (what a request under its segment would do)."""
+        for segment in list(self.deferred):
+            self._add(self.deferred.pop(segment)())
+
+    def _add(self, routes: Sequence[BaseRoute]) -> None:
+        self.routes.extend(routes)
+        for route in routes:
+            if self.index is None or not _indexable(route):
                 self.index = None  # a route the key cannot describe: Starlette's scan for every request
-                break
+                return
             assert isinstance(route, Route)
             self.index.setdefault(_key(route.path), []).append(route)
 
@@ -49,6 +65,11 @@ class IndexedRouter(Router):
         return self.index.get(_key(path), [])
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.deferred and scope["type"] == "http":
+            if scope.get("root_path"):  # the path's first segment is the root path's: load them all
+                self.load_deferred()
+            elif (load := self.deferred.pop(_key(scope["path"])[1], None)) is not None:
+                self._add(load())
         if scope["type"] == "http" and self.index is not None and not scope.get("root_path"):
             for route in self.candidates(scope["path"]):
                 match, child_scope = route.matches(scope)

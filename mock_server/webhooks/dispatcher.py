@@ -21,7 +21,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mock_server.clock import Clock, format_instant, parse_instant
 from mock_server.domain import partners
@@ -31,9 +31,12 @@ from mock_server.scheduler import Job, Scheduler, exists, finish, keys, schedule
 from mock_server.settings import Settings
 from mock_server.store import Row, Store
 from mock_server.webhooks import outbox, signing
-from mock_server.webhooks.chaos import WebhookChaos, parse_chaos
 from mock_server.webhooks.events import queue_delivery, schedule_attempt
-from mock_server.webhooks.transport import DeliveryError, Timing, WebhookTransport
+from mock_server.webhooks.exchange import DeliveryError, Timing
+from mock_server.webhooks.transport import WebhookTransport
+
+if TYPE_CHECKING:
+    from mock_server.webhooks.chaos import WebhookChaos
 
 RETRY_DELAYS_SECONDS = (30, 300, 1800, 7200, 43200)
 MAX_ATTEMPTS = len(RETRY_DELAYS_SECONDS) + 1
@@ -140,6 +143,8 @@ class Dispatcher:
         partner = partners.find(self.store, delivery["client_id"])
         if partner is None or not partner.webhook_url:
             return None
+        from mock_server.webhooks.chaos import parse_chaos  # pydantic: loaded with the first delivery, not at start
+
         chaos = parse_chaos(partner.chaos)
         return _Send(job, delivery, partner, partner.webhook_url, chaos)
 

@@ -1,9 +1,11 @@
-"""The HTTP/1.1 client webhook attempts go out on: keep-alive connections per endpoint, framing by h11.
+"""The HTTP/1.1 client webhook attempts go out on: keep-alive connections per endpoint (each framed by
+``webhooks.framing``, which loads h11 with the first connection, not at start).
 
 A general-purpose client (httpx) managed about 450 deliveries a second here, a tenth of what a 10,000-event retry
 chain needs; this one only POSTs, reads the status, drains the body and keeps the connection for the next attempt.
-Redirects are not followed. The caller bounds the whole exchange with its own deadline; ``Timing`` tells it when the
-request's first byte went out and when the answer was complete (the acknowledgement time partners are judged on).
+Redirects are not followed. The caller bounds the whole exchange with its own deadline; ``Timing``
+(``webhooks.exchange``) tells it when the request's first byte went out and when the answer was complete (the
+acknowledgement time partners are judged on).
 The TLS context is built on the first https attempt, not at start.
 """
 
@@ -11,95 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import time
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
-import h11
+from mock_server.webhooks.exchange import READ_CHUNK, DeliveryError, Endpoint, Timing
 
-READ_CHUNK = 65536
-
-
-class DeliveryError(Exception):
-    """An attempt that got no HTTP answer; ``kind`` names the failure class (``connect_error``, ...)."""
-
-    def __init__(self, kind: str, detail: str = "") -> None:
-        super().__init__(detail or kind)
-        self.kind = kind
-
-
-@dataclass(slots=True)
-class Timing:
-    """``time.perf_counter()`` instants of one exchange: the request's first byte written, the answer complete."""
-
-    sent: float | None = None
-    answered: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    scheme: str
-    host: str
-    port: int
-    target: str
-
-    @classmethod
-    def parse(cls, url: str) -> Endpoint:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise DeliveryError("invalid_url", f"not an http(s) URL: {url!r}")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as exc:
-            raise DeliveryError("invalid_url", str(exc)) from exc
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        return cls(parts.scheme, parts.hostname, port, target)
-
-    @property
-    def authority(self) -> str:
-        default = 443 if self.scheme == "https" else 80
-        return self.host if self.port == default else f"{self.host}:{self.port}"
-
-
-class _Connection:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.http = h11.Connection(h11.CLIENT)
-
-    async def post(self, endpoint: Endpoint, body: bytes, headers: dict[str, str], timing: Timing) -> int:
-        fields = [("Host", endpoint.authority), ("Content-Length", str(len(body))), *headers.items()]
-        timing.sent, timing.answered = time.perf_counter(), None
-        self.writer.write(self.http.send(h11.Request(method="POST", target=endpoint.target, headers=fields))
-                          + self.http.send(h11.Data(data=body)) + self.http.send(h11.EndOfMessage()))
-        await self.writer.drain()
-        status = 0
-        while True:
-            event = self.http.next_event()
-            if event is h11.NEED_DATA:
-                self.http.receive_data(await self.reader.read(READ_CHUNK))
-            elif isinstance(event, h11.Response):
-                status = event.status_code
-            elif isinstance(event, h11.EndOfMessage):
-                timing.answered = time.perf_counter()
-                return status
-            elif isinstance(event, h11.ConnectionClosed):
-                raise DeliveryError("transport_error", "connection closed before the answer was complete")
-
-    def reusable(self) -> bool:
-        if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
-            self.http.start_next_cycle()
-            return True
-        return False
-
-    def close(self) -> None:
-        self.writer.close()
-
+if TYPE_CHECKING:
+    from mock_server.webhooks.framing import Connection
 
 class WebhookTransport:
     """Idle keep-alive connections per endpoint; a connection is used by one attempt at a time."""
 
     def __init__(self) -> None:
-        self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._tls: ssl.SSLContext | None = None
 
     async def post(self, url: str, body: bytes, headers: dict[str, str], timing: Timing | None = None) -> int:
@@ -112,7 +37,7 @@ class WebhookTransport:
             connection = pooled.pop()
             try:
                 return await self._use(key, connection, endpoint, body, headers, timing)
-            except (DeliveryError, OSError, h11.ProtocolError):
+            except (DeliveryError, OSError):
                 connection.close()
         return await self._use(key, await self._open(endpoint), endpoint, body, headers, timing)
 
@@ -122,13 +47,10 @@ class WebhookTransport:
                 connection.close()
         self._idle.clear()
 
-    async def _use(self, key: tuple[str, str, int], connection: _Connection, endpoint: Endpoint, body: bytes,
+    async def _use(self, key: tuple[str, str, int], connection: Connection, endpoint: Endpoint, body: bytes,
                    headers: dict[str, str], timing: Timing) -> int:
         try:
             status = await connection.post(endpoint, body, headers, timing)
-        except h11.ProtocolError as exc:
-            connection.close()
-            raise DeliveryError("transport_error", f"not a valid HTTP/1.1 answer: {exc}") from exc
         except BaseException:
             connection.close()
             raise
@@ -138,7 +60,9 @@ class WebhookTransport:
             connection.close()
         return status
 
-    async def _open(self, endpoint: Endpoint) -> _Connection:
+    async def _open(self, endpoint: Endpoint) -> Connection:
+        from mock_server.webhooks.framing import Connection
+
         tls = None
         if endpoint.scheme == "https":
             self._tls = tls = self._tls or ssl.create_default_context()
@@ -148,4 +72,4 @@ class WebhookTransport:
             raise DeliveryError("tls_error", str(exc)) from exc
         except OSError as exc:
             raise DeliveryError("connect_error", str(exc) or type(exc).__name__) from exc
-        return _Connection(reader, writer)
+        return Connection(reader, writer)
