@@ -123,6 +123,7 @@ class Mock:
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_in_s = 0.0
         self.startup_cpu_s = 0.0
+        self.spawned_at = 0.0  # time.perf_counter() at spawn
         self.exit_code: int | None = None
         self.client = httpx.Client(base_url=self.url, timeout=httpx.Timeout(30.0, read=600.0))
         self._token: str | None = None
@@ -135,7 +136,7 @@ class Mock:
     def start(self) -> float:
         """Start the process and poll ``/public/hc``; returns seconds from spawn to the first 200."""
         with self.log_path.open("wb") as log:
-            started = time.perf_counter()
+            started = self.spawned_at = time.perf_counter()
             self.proc = subprocess.Popen(self.command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = started + START_DEADLINE_S
         while True:
@@ -229,12 +230,17 @@ class Mock:
 
 
 def _health_ok(port: int) -> bool:
+    return answer_status(port, "/public/hc") == 200
+
+
+def answer_status(port: int, path: str) -> int | None:
+    """The status of one ``GET path`` on a fresh connection, None without an answer."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
     try:
-        conn.request("GET", "/public/hc")
-        return conn.getresponse().status == 200
+        conn.request("GET", path)
+        return conn.getresponse().status
     except OSError:
-        return False
+        return None
     finally:
         conn.close()
 
