@@ -113,7 +113,7 @@ def _insert(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> InvestorRo
 
 def _write_person(rt: Runtime, partner: Partner, row: InvestorCreateRow) -> Row:
     stored: Row = {
-        "person_id": rt.ids.fresh("psn_", lambda p: _person(rt, p) is not None), "client_id": partner.client_id,
+        "person_id": rt.ids.fresh("psn_", lambda p: _taken(rt, p)), "client_id": partner.client_id,
         "partner_investor_id": row.partnerInvestorId, "email": row.email, "first_name": row.firstName,
         "last_name": row.lastName, "date_of_birth": row.dateOfBirth, "country_of_residence": row.countryOfResidence,
         "created_at": format_instant(rt.clock.now()),
@@ -139,6 +139,10 @@ def partner_investor_id(rt: Runtime, client_id: str, person_id: str) -> str | No
 def summary(rt: Runtime) -> list[Row]:
     """(client_id, person_id, partner_investor_id) of every investor, oldest first, for the state summary."""
     return rt.store.all("SELECT client_id, person_id, partner_investor_id FROM investors ORDER BY rowid")
+
+
+def _taken(rt: Runtime, person_id: str) -> bool:
+    return rt.store.one("SELECT 1 FROM investors WHERE person_id = ?", person_id) is not None
 
 
 def _person(rt: Runtime, person_id: str) -> Row | None:

@@ -26,7 +26,7 @@ EVENT_TYPES = (
 def emit(store: Store, ids: IdGenerator, client_id: str, event_type: str, data: dict[str, Any], at: datetime) -> str:
     """Store one event and queue its delivery; returns the eventId."""
     assert event_type in EVENT_TYPES, event_type
-    event_id = ids.fresh_hex("wde_", 8, lambda e: outbox.event(store, e) is not None)
+    event_id = ids.fresh_hex("wde_", 8, lambda e: outbox.event_taken(store, e))
     occurred_at = format_instant(at)
     body = dumps({"eventId": event_id, "eventType": event_type, "occurredAt": occurred_at, "data": data}).encode()
     outbox.add_event(store, event_id, client_id, event_type, occurred_at, body)
@@ -37,7 +37,7 @@ def emit(store: Store, ids: IdGenerator, client_id: str, event_type: str, data: 
 def queue_delivery(store: Store, ids: IdGenerator, event_id: str, client_id: str, due: str, *, kind: str) -> str:
     """A delivery chain for an event, with its first attempt scheduled at ``due``; parked (no job) while the
     partner has no endpoint, until one is set."""
-    delivery_id = ids.delivery_id(lambda d: outbox.delivery(store, d) is not None)
+    delivery_id = ids.delivery_id(lambda d: outbox.delivery_taken(store, d))
     partner = partners.find(store, client_id)
     status = "pending" if partner and partner.webhook_url else "awaiting_endpoint"
     outbox.add_delivery(store, delivery_id, event_id, client_id, status, due, kind)

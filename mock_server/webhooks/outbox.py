@@ -49,6 +49,11 @@ def delivery(store: Store, delivery_id: str) -> Row | None:
                      "WHERE d.delivery_id = ?", delivery_id)
 
 
+def delivery_taken(store: Store, delivery_id: str) -> bool:
+    """Whether a delivery has this id (a fresh id is drawn again if so)."""
+    return store.one("SELECT 1 FROM deliveries WHERE delivery_id = ?", delivery_id) is not None
+
+
 def has_kind(store: Store, event_id: str, kind: str) -> bool:
     """Whether the event already has a delivery of ``kind`` (``duplicate``, say)."""
     return store.one("SELECT 1 FROM deliveries WHERE event_id = ? AND kind = ? LIMIT 1", event_id, kind) is not None
@@ -84,6 +89,11 @@ def with_status(store: Store, status: str, client_id: str | None = None) -> list
 
 def event(store: Store, event_id: str) -> Row | None:
     return store.one("SELECT * FROM events WHERE event_id = ?", event_id)
+
+
+def event_taken(store: Store, event_id: str) -> bool:
+    """Whether an event has this id (a fresh id is drawn again if so)."""
+    return store.one("SELECT 1 FROM events WHERE event_id = ?", event_id) is not None
 
 
 def events(store: Store, client_id: str | None = None, event_type: str | None = None) -> list[Row]:
