@@ -14,7 +14,8 @@ from click.testing import CliRunner, Result
 from support import DEV, PDF, PNG, START, approved_spv, create_spv_request, live_server, settings, subscription
 
 from mock_server.app import create_app
-from mock_server.cli import Duration, main
+from mock_server.cli import main
+from mock_server.cli.control import Duration
 from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.control_client import ControlClient, ControlError, ControlRefused, MockUnreachable
 
@@ -209,7 +210,10 @@ def test_an_unreachable_mock_gives_a_clear_message() -> None:
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
-    for name, command in group.commands.items():
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):  # the root imports a command's module on lookup
+        command = group.get_command(ctx, name)
+        assert command is not None, name
         yield (*prefix, name)
         if isinstance(command, click.Group):
             yield from _commands(command, (*prefix, name))

@@ -77,3 +77,21 @@ def test_start_up_loads_neither_the_partner_api_nor_the_control_plane() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_every_command_resolves_and_version_imports_no_command_module() -> None:
+    """The root imports a command's module when the command is used: every name in its table is that module's
+    command of the same name, and ``--version`` loads none of the command modules."""
+    import click
+
+    from mock_server.cli.root import COMMANDS, main
+
+    with click.Context(main) as ctx:
+        assert main.list_commands(ctx) == sorted(COMMANDS)
+        assert all(main.get_command(ctx, name) is not None for name in COMMANDS)
+    code = ("import sys\nfrom mock_server.cli import main\ntry:\n    main(['--version'], prog_name='zest-mock')\n"
+            "except SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('mock_server.cli.') and m != 'mock_server.cli.root'))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"

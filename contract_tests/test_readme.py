@@ -149,7 +149,7 @@ def _command_words(words: list[str]) -> list[str]:
     for word in words:
         if not isinstance(command, click.Group):
             break
-        sub = command.commands.get(word)
+        sub = command.get_command(click.Context(command), word)  # the root imports its commands on lookup
         assert sub is not None, f"`zest-mock {' '.join(words)}`: {word!r} is not a command of {named or 'zest-mock'}"
         command, named = sub, [*named, word]
     return named

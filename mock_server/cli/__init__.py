@@ -3,10 +3,10 @@
 Partners call it from scripts, so it starts light: a command module imports only click, the standard library,
 ``mock_server.settings`` and the control client at its top; whatever a command needs beyond that (the app,
 uvicorn, the harness, httpx, jwt, yaml...) is imported inside the command function. ``--help``, ``--version`` and
-the control-plane commands thus load none of it (contract_tests/test_cli_imports.py holds that).
+the control-plane commands thus load none of it (contract_tests/test_cli_imports.py holds that), and ``root``
+imports a command's module only when that command is used.
 """
 
-from mock_server.cli.control import Duration
 from mock_server.cli.root import main
 
-__all__ = ["Duration", "main"]
+__all__ = ["main"]
