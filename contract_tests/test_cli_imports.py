@@ -56,27 +56,29 @@ def test_an_unreachable_mock_is_reported_without_loading_anything_heavy() -> Non
     assert probe("clock", "show", "--mock-url", "http://127.0.0.1:9") == {"code": 1, "heavy": []}
 
 
-def test_an_app_without_a_scenario_loads_neither_the_scenario_model_nor_yaml() -> None:
-    """Start-up builds only what the first request needs: the scenario model and PyYAML load with a scenario."""
+def loaded_at_start(selected: str) -> list[str]:
+    """The modules a fresh interpreter holds after ``create_app`` whose name ``m`` satisfies ``selected``."""
     code = ("import sys\nfrom mock_server.app import create_app\nfrom mock_server.settings import Settings\n"
             "create_app(Settings(clock_mode='manual'))\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'yaml' or m == 'mock_server.scenarios.model'))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+            f"print(json.dumps(sorted(m for m in sys.modules if {selected})))")
+    done = subprocess.run([sys.executable, "-c", "import json\n" + code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
+
+
+def test_an_app_without_a_scenario_loads_neither_the_scenario_model_nor_yaml() -> None:
+    """Start-up builds only what the first request needs: the scenario model and PyYAML load with a scenario."""
+    assert loaded_at_start("m.split('.')[0] == 'yaml' or m == 'mock_server.scenarios.model'") == []
 
 
 def test_start_up_loads_neither_the_partner_api_nor_the_control_plane() -> None:
     """Cold start: the app that answers the health check has imported no pydantic model, no route module of the
     partner API or the control plane, no webhook framing and no template contract; each loads on first use."""
-    code = ("import sys\nfrom mock_server.app import create_app\nfrom mock_server.settings import Settings\n"
-            "create_app(Settings(clock_mode='manual'))\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'h11', 'jwt') or m in ("
-            "'mock_server.models', 'mock_server.contracts', 'mock_server.http.investors', 'mock_server.control.state',"
-            " 'mock_server.domain.admin', 'mock_server.webhooks.chaos')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert loaded_at_start(
+        "m.split('.')[0] in ('pydantic', 'h11', 'jwt') or m in ('mock_server.models', 'mock_server.contracts', "
+        "'mock_server.http.investors', 'mock_server.control.state', 'mock_server.domain.admin', "
+        "'mock_server.webhooks.chaos')") == []
 
 
 def test_every_command_resolves_and_version_imports_no_command_module() -> None:
