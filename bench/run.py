@@ -530,15 +530,23 @@ def install_wheel(tmp: Path) -> Path:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
     steps = [[sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(root)],
              [sys.executable, "-m", "venv", "--without-pip", str(venv)]]
-    for step in steps:
-        subprocess.run(step, check=True, timeout=600, env=env, capture_output=True, cwd=tmp)
-    shutil.rmtree(root / "build", ignore_errors=True)  # setuptools' staging copy: stale files would ship next time
     python = venv / "bin" / "python"
-    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+
+    def run(command: list[str]) -> str:
+        done = subprocess.run(command, timeout=600, env=env, capture_output=True, text=True, cwd=tmp)
+        if done.returncode != 0:
+            raise BenchError(f"installing the wheel failed at `{' '.join(command)}`:\n{done.stderr[-2000:]}")
+        return done.stdout
+
+    try:
+        for step in steps:
+            run(step)
+    finally:
+        shutil.rmtree(root / "build", ignore_errors=True)  # setuptools' staging copy: stale files would ship later
+    purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
     Path(purelib, "zest-bench-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
-                    *map(str, dist.glob("*.whl"))], check=True, timeout=600, env=env, capture_output=True, cwd=tmp)
+    run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",
+         *map(str, dist.glob("*.whl"))])
     command = venv / "bin" / "zest-mock"
     if not command.exists():
         raise BenchError(f"the wheel install made no {command}")
@@ -600,7 +608,11 @@ def main(argv: list[str] | None = None) -> int:
     figures: list[Figure] = []
     busy: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="zest-bench-") as tmp:
-        procs.INSTALLED[:] = [install_wheel(Path(tmp))]
+        try:
+            procs.INSTALLED[:] = [install_wheel(Path(tmp))]
+        except BenchError as exc:
+            print(f"\nbench broke before its groups: {exc}", file=sys.stderr)
+            return 1
         skipped = install_peers() if {"cold", "http"} & set(groups) else {}
         for name, why in skipped.items():
             print(f"{name} skipped: {why}")
