@@ -528,8 +528,6 @@ def install_wheel(tmp: Path) -> Path:
     root = Path(__file__).resolve().parent.parent
     dist, venv = tmp / "dist", tmp / "venv"
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": ""}
-    steps = [[sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(root)],
-             [sys.executable, "-m", "venv", "--without-pip", str(venv)]]
     python = venv / "bin" / "python"
 
     def run(command: list[str]) -> str:
@@ -539,10 +537,10 @@ def install_wheel(tmp: Path) -> Path:
         return done.stdout
 
     try:
-        for step in steps:
-            run(step)
+        run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(dist), str(root)])
     finally:
         shutil.rmtree(root / "build", ignore_errors=True)  # setuptools' staging copy: stale files would ship later
+    run([sys.executable, "-m", "venv", "--without-pip", str(venv)])
     purelib = run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]).strip()
     Path(purelib, "zest-bench-dependencies.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     run([sys.executable, "-m", "pip", "--python", str(python), "install", "-q", "--no-deps", "--no-index",

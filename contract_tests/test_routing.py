@@ -43,3 +43,13 @@ def test_the_partner_api_and_the_control_plane_are_routed_from_their_first_reque
         assert listed.status_code == 200 and not router.deferred
         missing = client.get("/v2/investors")
         assert missing.status_code == 404 and missing.json()["code"] == "not_found"
+
+
+def test_once_loaded_the_router_serves_every_declared_path() -> None:
+    """The deferred groups together with the start-up routes route every operation's path: none is left out."""
+    from mock_server.app import all_operations
+
+    router = create_app(settings()).router
+    assert isinstance(router, IndexedRouter)
+    router.load_deferred()
+    assert sorted(r.path for r in router.routes if isinstance(r, Route)) == sorted({op.path for op in all_operations()})

@@ -93,9 +93,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={ZestError: _zest_error, HTTPException: _http_error, Exception: _unexpected},
     )
     app.router = IndexedRouter(build_routes(registry.SYSTEM), lifespan=lifespan, deferred={
-        "v1": lambda: _frozen(build_routes([op for op in registry.api_operations() if op.path.startswith("/v1/")])),
-        "_mock": lambda: _frozen(build_routes([
-            *(op for op in registry.api_operations() if not op.path.startswith("/v1/")), *control_operations()])),
+        "v1": lambda: _group("v1", registry.api_operations()),
+        "_mock": lambda: _group("_mock", [*registry.api_operations(), *control_operations()]),
     })
     app.state.rt = rt
     app.state.openapi = Documents({
@@ -109,9 +108,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return app
 
 
-def _frozen(routes: list[Route]) -> list[Route]:
-    """A deferred group's routes, with everything its import built kept out of the cyclic collector's passes, as
-    ``Runtime.start`` keeps the start-up heap (without it, full collections scan the group's modules and models)."""
+def _group(segment: str, operations: list[Operation]) -> list[Route]:
+    """The deferred group under ``/segment``: the routes of those ``operations`` whose path starts there. What
+    importing them built is kept out of the cyclic collector's passes, as ``Runtime.start`` keeps the start-up heap
+    (without it, full collections scan the group's modules and models)."""
+    routes = build_routes([op for op in operations if op.path.split("/")[1] == segment])
     gc.freeze()
     return routes
 

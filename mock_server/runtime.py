@@ -1,8 +1,8 @@
 """The runtime of one mock instance: settings, store, clock, ids, contracts, scheduler and webhook dispatcher.
 
-It is the engine the domain runs on, so it imports nothing from ``domain/`` (``startup.prepare`` brings the domain's
+It is the engine the domain runs on, so it imports nothing from ``domain/`` (``app.create_app`` brings the domain's
 start-up state in: the dev partner, no write left in flight). Building it loads no pydantic model and no template
-contract: the contract registry is read on its first use (start-up time, see ``app.py``).
+contract: the contract registry is read on its first use.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The operations of the partner-facing routes (``http/``), in the order they are served and documented.
 
-The system routes (root, health check, documents) are served from the start; the partner API under ``/v1/``
-(``api_operations``) is imported with its first request, with its models. The control plane's own operations
+The system routes (root, health check, documents) are served from the start; the partner API (``api_operations``)
+is imported with its first request, with its models. The control plane's own operations
 (``control/``) come on top of these in ``app.all_operations``.
 """
 
@@ -14,7 +14,7 @@ SYSTEM: tuple[Operation, ...] = tuple(system.OPERATIONS)
 
 
 def api_operations() -> list[Operation]:
-    """The partner API's operations, all under ``/v1/``."""
+    """The partner API's operations: under ``/v1/``, and the signed file URLs under ``/_mock/files``."""
     from mock_server.http import auth, contracts, files, investors, spv_requests, uploads
 
     return [*auth.OPERATIONS, *contracts.OPERATIONS, *spv_requests.OPERATIONS, *investors.OPERATIONS,

@@ -20,6 +20,7 @@ from mock_server.webhooks.exchange import READ_CHUNK, DeliveryError, Endpoint, T
 if TYPE_CHECKING:
     from mock_server.webhooks.framing import Connection
 
+
 class WebhookTransport:
     """Idle keep-alive connections per endpoint; a connection is used by one attempt at a time."""
 
