@@ -32,8 +32,9 @@ print("PROBE " + json.dumps({"code": code, "heavy": heavy}))
 """
 
 
-def probe(*args: str) -> dict[str, object]:
-    code = f"HEAVY = {HEAVY!r}\n{PROBE}"
+def probe(*args: str, watched: tuple[str, ...] = HEAVY) -> dict[str, object]:
+    """Run ``zest-mock ARGS``; report its exit code and which of the ``watched`` modules (or packages) it loaded."""
+    code = f"HEAVY = {watched!r}\n{PROBE}"
     done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120)
     line = next(ln for ln in done.stdout.splitlines() if ln.startswith("PROBE "))
     result: dict[str, object] = json.loads(line.split(" ", 1)[1])
@@ -50,6 +51,24 @@ def test_a_control_command_loads_nothing_heavy() -> None:
     with live_server(lambda url: create_app(settings(public_url=url))) as (url, _app):
         assert probe("clock", "show", "--mock-url", url) == {"code": 0, "heavy": []}
         assert probe("state", "--mock-url", url, "--json") == {"code": 0, "heavy": []}
+
+
+# What a command needs only when it runs: the settings class (a 35-field dataclass), the control client, a socket
+RUN_TIME = ("mock_server.settings", "mock_server.harness.control_client", "socket")
+
+
+@pytest.mark.parametrize("args", [["--help"], ["clock", "--help"], ["scenario", "--help"], ["serve", "--help"]])
+def test_help_imports_what_the_commands_run_only_when_they_run(args: list[str]) -> None:
+    """``--help`` lists every command with its options, so it imports every command module: those modules import
+    only click at their top."""
+    assert probe(*args, watched=RUN_TIME) == {"code": 0, "heavy": []}
+
+
+def test_a_control_command_talks_without_http_client() -> None:
+    """A control command's HTTP is a socket and ``harness.http_connection``: ``http.client`` (with ``email`` and
+    ``ssl``) is about 20 ms to import, a third of a CLI call's budget."""
+    with live_server(lambda url: create_app(settings(public_url=url))) as (url, _app):
+        assert probe("clock", "show", "--mock-url", url, watched=("http", "email", "ssl")) == {"code": 0, "heavy": []}
 
 
 def test_an_unreachable_mock_is_reported_without_loading_anything_heavy() -> None:

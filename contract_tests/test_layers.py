@@ -22,6 +22,7 @@ HARNESS_MAY_IMPORT = (
     "mock_server.app",  # create_app, partner_document: a mock served in process, then HTTP only
     "mock_server.serving",  # the one threaded server (the app on uvicorn, with serve's limits)
     "mock_server.settings",  # the settings that serving takes
+    "mock_server.presets",  # the clock modes, audience presets and dev partner id users pick from
     "mock_server.clock",  # the instant format of the wire
     "mock_server.durations",  # durations as people write them (2h, 30s)
     "mock_server.dev_partner",  # the shipped dev partner's id and key
@@ -33,7 +34,8 @@ HARNESS_MAY_IMPORT = (
 # webhook delivery, runtime) knows nothing of the rules run on it; the rules know nothing of HTTP; the control
 # plane sits on both; the harness and the CLI on top.
 LAYERS = (
-    ("engine", ("mock_server", "mock_server.errors", "mock_server.clock", "mock_server.ids", "mock_server.settings",
+    ("engine", ("mock_server", "mock_server.errors", "mock_server.clock", "mock_server.ids", "mock_server.presets",
+                "mock_server.settings",
                 "mock_server.validation", "mock_server.durations", "mock_server.store", "mock_server.models",
                 "mock_server.contracts",
                 "mock_server.dev_partner", "mock_server.scheduler", "mock_server.webhooks", "mock_server.runtime",

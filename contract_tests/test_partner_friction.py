@@ -24,7 +24,8 @@ from mock_server.app import create_app
 from mock_server.cli import main
 from mock_server.dev_partner import dev_partner_private_key, dev_partner_private_key_file
 from mock_server.harness.assertions import exchange_assertion, mint_assertion
-from mock_server.settings import AUDIENCE_PRESETS, Settings
+from mock_server.presets import AUDIENCE_PRESETS
+from mock_server.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SANDBOX = AUDIENCE_PRESETS["sandbox"]

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from mock_server.settings import CLOCK_MODES, ClockMode
+from mock_server.presets import CLOCK_MODES, ClockMode
 
 
 def parse_instant(text: str) -> datetime:

@@ -1,5 +1,5 @@
 """The partner that exists out of the box: its shipped key and configuration files (its client id is
-``settings.DEV_CLIENT_ID``).
+``presets.DEV_CLIENT_ID``).
 
 Public: partners' tools and the harness sign assertions with this key; ``domain.partners`` registers the partner.
 """

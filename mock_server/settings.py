@@ -5,16 +5,9 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-ClockMode = Literal["realtime", "manual", "scaled"]
-CLOCK_MODES: tuple[ClockMode, ...] = ("realtime", "manual", "scaled")
-DEV_CLIENT_ID = "dev-partner"  # the partner that exists out of the box (its config: data/dev_partner/partner.json)
-AUDIENCE_PRESETS = {
-    "local": "http://localhost:8080",
-    "sandbox": "https://sandbox.api.zestequity.com",
-    "production": "https://api.zestequity.com",
-}
+from mock_server.presets import CLOCK_MODES, ClockMode, resolve_audience
 
 
 @dataclass(frozen=True)
@@ -112,11 +105,6 @@ def _coerce(name: str, raw: str) -> Any:
     if kind in (int, float):
         return kind(raw)
     return raw or None
-
-
-def resolve_audience(value: str) -> str:
-    """An audience as a URL: a preset name (``local``, ``sandbox``, ``production``) as its URL, a URL as given."""
-    return AUDIENCE_PRESETS.get(value, value).rstrip("/")
 
 
 def _url_host(host: str) -> str:

@@ -18,7 +18,7 @@ from support import live_server, settings
 
 from mock_server.app import create_app
 from mock_server.dev_partner import dev_partner_private_key
-from mock_server.settings import DEV_CLIENT_ID
+from mock_server.presets import DEV_CLIENT_ID
 
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",

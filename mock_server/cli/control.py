@@ -1,24 +1,21 @@
 """Commands that drive a running mock through its control plane: clock, admin, webhooks, state, reset, requests,
-dev-credentials."""
+dev-credentials.
+
+The control client (and its socket) is imported when a command calls the mock, not when ``--help`` lists it."""
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from mock_server.cli.common import DEFAULT_URL
+from mock_server.cli.common import DEFAULT_URL, echo_json
 from mock_server.durations import parse_duration
-from mock_server.harness.control_client import (
-    JSON,
-    ControlClient,
-    ControlError,
-    ControlRefused,
-    MockUnreachable,
-)
+
+if TYPE_CHECKING:
+    from mock_server.harness.control_client import JSON, ControlClient, ControlRefused
 
 
 class Duration(click.ParamType):
@@ -43,12 +40,14 @@ def _control(command: Callable[..., None]) -> Callable[..., None]:
 def _run(mock_url: str, as_json: bool, call: Callable[[ControlClient], JSON], render: Callable[[JSON], list[str]],
          ) -> None:
     """Call the mock, then print its answer as lines (or JSON); exit 1 with the reason when it fails."""
+    from mock_server.harness.control_client import ControlClient, ControlError, ControlRefused, MockUnreachable
+
     try:
         with ControlClient(mock_url) as client:
             result = call(client)
     except ControlRefused as exc:
         if as_json:
-            click.echo(json.dumps({"status": exc.status, **exc.envelope}, indent=2))
+            echo_json({"status": exc.status, **exc.envelope})
         click.echo(f"error: {exc.status} {exc.code}: {exc.detail}" + _error_tail(exc), err=True)
         sys.exit(1)
     except MockUnreachable as exc:
@@ -58,7 +57,7 @@ def _run(mock_url: str, as_json: bool, call: Callable[[ControlClient], JSON], re
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     if as_json:
-        click.echo(json.dumps(result, indent=2))
+        echo_json(result)
         return
     for line in render(result):
         click.echo(line)
@@ -87,7 +86,7 @@ def clock() -> None:
 @_control
 def clock_show(mock_url: str, as_json: bool) -> None:
     """Print simulated now, the clock mode and its scale."""
-    _run(mock_url, as_json, ControlClient.clock, _clock_lines)
+    _run(mock_url, as_json, lambda c: c.clock(), _clock_lines)
 
 
 @clock.command("advance", context_settings={"ignore_unknown_options": True})  # so -5m reaches Duration
@@ -261,7 +260,7 @@ def _credentials_env(r: JSON, mock_url: str) -> list[str]:
 @_control
 def state_command(mock_url: str, as_json: bool) -> None:
     """Counts per partner: SPV requests, SPVs, investors, subscriptions, events and deliveries."""
-    _run(mock_url, as_json, ControlClient.state, _state_lines)
+    _run(mock_url, as_json, lambda c: c.state(), _state_lines)
 
 
 def _state_lines(result: JSON) -> list[str]:

@@ -1,22 +1,24 @@
-"""The harness commands a partner's CI runs: scenarios, the webhook receiver check, conformance."""
+"""The harness commands a partner's CI runs: scenarios, the webhook receiver check, conformance.
+
+What a command runs (the runner, the receiver check, conformance, the control client) is imported inside it."""
 
 from __future__ import annotations
 
-import json
 import sys
 import textwrap
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from mock_server.cli.common import DEFAULT_URL
+from mock_server.cli.common import DEFAULT_URL, FilePath, echo_json
 from mock_server.cli.control import pairs
-from mock_server.harness.control_client import JSON, ControlError
-from mock_server.settings import resolve_audience
+from mock_server.presets import resolve_audience
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mock_server.harness.control_client import JSON
     from mock_server.harness.junit import CaseResult
 
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
 @click.argument("url")
 @click.option("--secret", envvar="ZEST_WEBHOOK_SECRET", required=True,
               help="The endpoint's signing secret (whsec_...); also from ZEST_WEBHOOK_SECRET.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", type=FilePath(dir_okay=False),
               help="Also write a JUnit XML report here.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Seconds the receiver has to answer each delivery.")
@@ -39,7 +41,7 @@ def verify_receiver_command(url: str, secret: str, junit_path: Path | None, time
     if junit_path is not None:
         write_junit(junit_path, CLASSNAME, report.cases)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo_json(report.to_dict())
     else:
         for case in report.cases:
             click.echo(f"{case.status} {case.name}" + (f": {case.message}" if case.message else ""))
@@ -65,7 +67,7 @@ def scenario_list(as_json: bool) -> None:
     except ScenarioError as exc:
         _scenario_errors(exc.errors)
     if as_json:
-        click.echo(json.dumps([s.summary() for s in library], indent=2))
+        echo_json([s.summary() for s in library])
         return
     width = max(len(s.name) for s in library)
     for item in library:
@@ -84,7 +86,7 @@ def scenario_show(name_or_file: str, as_json: bool) -> None:
     except ScenarioError as exc:
         _scenario_errors(exc.errors)
     if as_json:
-        click.echo(json.dumps(loaded.to_document(), indent=2))
+        echo_json(loaded.to_document())
         return
     for line in _scenario_lines(loaded.to_document()):
         click.echo(line)
@@ -101,6 +103,8 @@ def _first_sentence(text: str) -> str:
 
 
 def _scenario_lines(doc: JSON) -> list[str]:
+    import json
+
     from mock_server.scenarios.model import EXPECTATION_SUMMARIES, format_duration
 
     lines = [f"{doc['name']} (seed {doc['seed']}, clock {doc['clock']})", *textwrap.wrap(doc["description"], 100), ""]
@@ -123,9 +127,9 @@ def _scenario_lines(doc: JSON) -> list[str]:
 @scenario.command("run")
 @click.argument("name_or_file")
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", type=FilePath(dir_okay=False),
               help="Write a JUnit XML report here: one testcase per expectation, plus one for COMMAND's exit.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--html", "html_path", type=FilePath(dir_okay=False),
               help="Write a self-contained HTML report here: a sequence diagram of the run with the verdicts.")
 @click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
               help="Port for the mock on 127.0.0.1; 0 picks a free one.")
@@ -144,9 +148,11 @@ def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path |
     ZEST_AUDIENCE and ZEST_SCENARIO. Exits 1 if COMMAND failed (or made no API call) or any expectation failed;
     an expectation the run gave nothing to judge is reported as not exercised (JUnit skipped).
     """
+    from mock_server.harness.control_client import ControlError
     from mock_server.harness.report_html import write_html
     from mock_server.harness.runner import run_scenario
     from mock_server.scenarios.model import ScenarioError
+
     try:
         report = run_scenario(name_or_file, list(command), port=port, junit=junit_path, timeout=timeout_s,
                               webhook_url=webhook_url)
@@ -160,7 +166,7 @@ def scenario_run(name_or_file: str, command: tuple[str, ...], junit_path: Path |
         write_html(html_path, f"zest-mock scenario {report.scenario}", report.cases, report.evidence,
                    seed=report.seed, command=report.command, timeline=report.timeline)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo_json(report.to_dict())
     else:
         for line in _run_lines(report.cases, report.timeline):
             click.echo(line)
@@ -183,13 +189,13 @@ def _run_lines(cases: list[CaseResult], timeline: list[str]) -> list[str]:
 @click.command("conformance")
 @click.option("--base-url", envvar="ZEST_BASE_URL", default=DEFAULT_URL, show_default=True,
               help="The server to judge: a running mock or a Zest environment (env ZEST_BASE_URL).")
-@click.option("--spec", "spec_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+@click.option("--spec", "spec_file", type=FilePath(exists=True, dir_okay=False),
               help="OpenAPI document to judge against (JSON or YAML), e.g. the published zest-openapi.json; "
                    "default the mock's own document. The documented exceptions are applied either way.")
 @click.option("--token", envvar="ZEST_TOKEN", help="Bearer token to call with (env ZEST_TOKEN).")
 @click.option("--client-id", envvar="ZEST_CLIENT_ID", help="Mint a token by the JWT-bearer exchange as this client.")
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=FilePath(exists=True, dir_okay=False),
               help="Ed25519 private key (PEM) of --client-id.")
 @click.option("--audience", help="JWT aud of the minted assertion: a URL or a preset (sandbox, production); default "
               "the base URL.")
@@ -199,7 +205,7 @@ def _run_lines(cases: list[CaseResult], timeline: list[str]) -> list[str]:
 @click.option("--max-examples", type=click.IntRange(1, 1000), default=10, show_default=True,
               help="Fuzzed cases per operation (examples and coverage cases come on top; requests are capped).")
 @click.option("--seed", type=int, default=20260507, show_default=True, help="Seed: the same seed, the same run.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--junit", "junit_path", type=FilePath(dir_okay=False),
               help="Write a JUnit XML report: one testcase per operation, one per documented exception.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of lines.")
 def conformance_command(base_url: str, spec_file: Path | None, token: str | None, client_id: str | None,
@@ -235,7 +241,7 @@ def conformance_command(base_url: str, spec_file: Path | None, token: str | None
     if junit_path is not None:
         write_junit(junit_path, conformance.CLASSNAME, report.all_cases)
     if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+        echo_json(report.to_dict())
     else:
         click.echo(report.summary + (f"; JUnit report in {junit_path}" if junit_path else ""))
     sys.exit(0 if report.ok else 1)

@@ -1,27 +1,30 @@
 """``zest-mock serve`` and ``zest-mock token``: run the mock, and get a bearer token from one.
 
-What a command needs beyond click and the settings is imported inside it (see ``mock_server.cli``)."""
+What a command needs beyond click and the presets is imported inside it, so that ``--help`` builds neither the
+settings nor a socket (see ``mock_server.cli``)."""
 
 from __future__ import annotations
 
-import errno
-import functools
 import gc
-import socket
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from mock_server import __version__
-from mock_server.cli.common import DEFAULT_URL
-from mock_server.settings import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, Settings, resolve_audience
+from mock_server.cli.common import DEFAULT_URL, FilePath
+from mock_server.presets import AUDIENCE_PRESETS, CLOCK_MODES, DEV_CLIENT_ID, resolve_audience
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mock_server.settings import Settings
 
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(1, 65535), help="Port to listen on.")
-@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--state", "state_path", type=FilePath(dir_okay=False),
               help="SQLite state file; a restart resumes from it. In memory when absent.")
 @click.option("--seed", type=int, help="Seed for ids, secrets and fault decisions, to replay a run exactly.")
 @click.option("--clock", "clock_mode", type=click.Choice(CLOCK_MODES), default=None,
@@ -46,6 +49,8 @@ def serve(**options: object) -> None:
     gc.disable()  # imports allocate what lives as long as the process: no collector passes over them
     try:
         settings = _settings(options)
+        import functools
+
         import uvicorn
 
         from mock_server.app import create_app
@@ -68,6 +73,8 @@ def serve(**options: object) -> None:
 
 def _settings(options: dict[str, object]) -> Settings:
     """The instance's settings from the flags, with the admin policy and the scenario checked before serving."""
+    from mock_server.settings import Settings
+
     if isinstance(options.get("audience"), str):
         options["audience"] = resolve_audience(str(options["audience"]))
     try:
@@ -95,6 +102,9 @@ def _refuse_a_busy_port(host: str, port: int) -> None:
 
     Other bind problems (an address that is not this machine's, say) are left to uvicorn to report.
     """
+    import errno
+    import socket
+
     try:
         family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except OSError:
@@ -122,7 +132,7 @@ def exposure_warning(host: str) -> str:
               "--base-url is the old name).")
 @click.option("--client-id", envvar="ZEST_CLIENT_ID", default=DEV_CLIENT_ID, show_default=True)
 @click.option("--private-key", "private_key_file", envvar="ZEST_PRIVATE_KEY_FILE",
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              type=FilePath(exists=True, dir_okay=False),
               help="Ed25519 private key (PEM) of the client; default the shipped dev partner key.")
 @click.option("--audience", help=f"JWT aud: a URL or a preset ({', '.join(AUDIENCE_PRESETS)}); default the URL "
               "called.")

@@ -14,7 +14,7 @@ from mock_server.errors import InvalidRequest
 from mock_server.http.bodies import json_response, read_json
 from mock_server.http.common import errors
 from mock_server.http.operations import Answer, Body, Call, Operation
-from mock_server.settings import ClockMode
+from mock_server.presets import ClockMode
 from mock_server.validation import parse_model
 
 MAX_ADVANCE_SECONDS = 10 * 365 * 86400

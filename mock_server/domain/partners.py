@@ -10,7 +10,7 @@ from mock_server.clock import Clock, format_instant
 from mock_server.dev_partner import DEV_PARTNER_DIR
 from mock_server.errors import Conflict, InvalidRequest, NotFound
 from mock_server.ids import IdGenerator
-from mock_server.settings import DEV_CLIENT_ID
+from mock_server.presets import DEV_CLIENT_ID
 from mock_server.store import Row, Store
 
 

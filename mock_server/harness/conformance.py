@@ -35,7 +35,7 @@ from mock_server.harness.assertions import exchange_assertion, mint_assertion
 from mock_server.harness.contract_exceptions import AppliedException, apply_exceptions
 from mock_server.harness.control_client import ControlClient, ControlError
 from mock_server.harness.junit import CaseResult, summary_line
-from mock_server.settings import DEV_CLIENT_ID
+from mock_server.presets import DEV_CLIENT_ID
 
 INSTALL_HINT = "zest-mock conformance needs schemathesis: pip install 'zest-mock[conformance]'"
 CLASSNAME = "zest-mock conformance"

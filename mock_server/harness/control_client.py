@@ -13,9 +13,9 @@ Errors::
     ├── MockUnreachable    no connection (not running, wrong URL) or no answer in time
     └── ControlRefused     a non-2xx answer; carries status and the Zest error envelope
 
-On its own it talks through the standard library's ``http.client`` (a keep-alive connection per thread), so a CLI call
-imports no HTTP library; given an ``httpx.Client`` (``http=``, e.g. a TestClient) or an httpx transport
-(``transport=``) it goes through httpx instead.
+On its own it talks HTTP/1.1 over a standard-library socket (``harness.http_connection``, a kept-alive connection
+per thread), so a CLI call imports no HTTP library; given an ``httpx.Client`` (``http=``, e.g. a TestClient) or an
+httpx transport (``transport=``) it goes through httpx instead.
 """
 
 from __future__ import annotations
@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 if TYPE_CHECKING:
-    import http.client
-
     import httpx
+
+    from mock_server.harness import http_connection
 
 DEFAULT_URL = "http://localhost:8080"
 JSON = dict[str, Any]
@@ -77,8 +77,8 @@ class ControlClient:
         else:
             self._owned = http is None
         self._http = http
-        self._local = threading.local()  # this thread's connection: http.client connections are not shareable
-        self._opened: list[http.client.HTTPConnection] = []
+        self._local = threading.local()  # this thread's connection: a connection carries one exchange at a time
+        self._opened: list[http_connection.Connection] = []
         self._lock = threading.Lock()
 
     def __enter__(self) -> ControlClient:
@@ -215,7 +215,7 @@ class ControlClient:
         target = f"{path}?{urlencode(params)}" if params else path
         body = None if json is None else jsonlib.dumps(json).encode()
         if self._http is None:
-            status, reason, content = self._send_stdlib(method, target, body, timeout or self._timeout)
+            status, reason, content = self._send_socket(method, target, body, timeout or self._timeout)
         else:
             status, reason, content = self._send_httpx(method, target, body, timeout)
         if 200 <= status < 300:
@@ -238,38 +238,34 @@ class ControlClient:
             raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
         return response.status_code, response.reason_phrase, response.content
 
-    def _send_stdlib(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
-        import http.client  # here, not at the top: it costs a CLI that only prints its help
-        import socket
+    def _send_socket(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
+        from mock_server.harness import http_connection as wire  # here, not at the top: a CLI's --help needs none
 
         url = urlsplit(self.base_url)
-        headers = {"Content-Type": "application/json"} if body is not None else {}
         while True:
-            conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+            conn: wire.Connection | None = getattr(self._local, "conn", None)
             reused = conn is not None  # a kept-alive connection the server may have closed meanwhile
             try:
                 if conn is None:
-                    kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
-                    conn = self._local.conn = kind(url.hostname or "localhost", url.port, timeout=_CONNECT_TIMEOUT)
+                    conn = self._local.conn = wire.Connection(url, _CONNECT_TIMEOUT)
                     with self._lock:
                         self._opened.append(conn)
-                    conn.connect()  # within the connect timeout; then the call's own timeout for the answer
-                assert conn.sock is not None
-                conn.sock.settimeout(timeout)
-                conn.request(method, url.path + target, body=body, headers=headers)
-                response = conn.getresponse()
-                return response.status, response.reason, response.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError) as exc:
+                answer = conn.exchange(method, url.path + target, body, timeout)
+                if not conn.reusable:
+                    self._drop(conn)
+                return answer
+            except (wire.ClosedBeforeAnswer, BrokenPipeError, ConnectionResetError) as exc:
                 self._drop(conn)
                 if not reused:
-                    raise MockUnreachable(self.base_url, f"{type(exc).__name__} {exc}".strip()) from exc
-            except (OSError, http.client.HTTPException) as exc:
+                    raise MockUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
+            except OSError as exc:
                 self._drop(conn)
-                reason = "timed out" if isinstance(exc, socket.timeout) else str(exc) or type(exc).__name__
+                reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
                 raise MockUnreachable(self.base_url, reason) from exc
 
-    def _drop(self, conn: http.client.HTTPConnection | None) -> None:
-        """Close this thread's connection after a failure; the next call opens a fresh one."""
+    def _drop(self, conn: http_connection.Connection | None) -> None:
+        """Close this thread's connection after a failure or a ``Connection: close``; the next call opens a new
+        one."""
         self._local.conn = None
         if conn is not None:
             conn.close()

@@ -182,7 +182,7 @@ def zest_mock_session(request: pytest.FixtureRequest,
     """One mock for the session: the one at ``--zest-base-url``, or one served on a free loopback port."""
     from mock_server.dev_partner import dev_partner_private_key
     from mock_server.harness.control_client import ControlClient
-    from mock_server.settings import resolve_audience
+    from mock_server.presets import resolve_audience
 
     config = request.config
     seed = int(_option(config, "zest_mock_seed") or DEFAULT_SEED)

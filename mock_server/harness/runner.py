@@ -32,9 +32,10 @@ from mock_server.dev_partner import dev_partner_private_key
 from mock_server.harness.control_client import JSON, ControlClient, ControlError
 from mock_server.harness.expectations import Evidence, evaluate, fetch_evidence
 from mock_server.harness.junit import CaseResult, count, summary_line, write_junit
+from mock_server.presets import DEV_CLIENT_ID
 from mock_server.scenarios.model import Scenario, Step, load_scenario
 from mock_server.serving import in_thread
-from mock_server.settings import DEV_CLIENT_ID, Settings
+from mock_server.settings import Settings
 
 DEFAULT_TIMEOUT = 300.0
 POLL_SECONDS = 0.02
