@@ -11,7 +11,9 @@ separate process, memory is read from ``/proc/<pid>/status``. The exit status is
 The webhook chain is judged against the network it runs on: ``bench/plain_posts.py`` first sends 10,000 plain POSTs
 from the mock's own webhook client (in its own process) to the same always-500 receiver (T_plain); the full failing
 chain of 10,000 events makes 60,000 attempts, so its cost beyond the network is ``T_chain - 6 x T_plain``, which the
-target wants at most ``T_plain / 10``. The raw ``T_chain / T_plain`` is printed beside it.
+target wants at most ``T_plain / 10``. The raw ``T_chain / T_plain`` is printed beside it, and so is the floor
+(``bench/chain_floor.py``): the 60,000 attempt records alone, batched, which any design that keeps every attempt
+in SQLite must write.
 """
 
 from __future__ import annotations
@@ -67,6 +69,7 @@ RETRY_CHAIN_S = 15 * 3600  # past the last retry at +14 h 35 min 30 s
 ATTEMPTS_PER_DELIVERY = 6
 TARGET_EVENTS = 10_000
 PLAIN_POSTS = Path(__file__).resolve().parent / "plain_posts.py"
+CHAIN_FLOOR = Path(__file__).resolve().parent / "chain_floor.py"
 BUSY_CORES = 0.2  # cores kept busy by other processes (sampled between groups) above which the bench warns
 
 
@@ -398,12 +401,12 @@ def _parked_events(mock: Mock, count: int) -> None:
         raise BenchError(f"expected {count} parked deliveries, got {created} investors created and {parked} parked")
 
 
-def _plain_posts(url: str, count: int) -> dict[str, Any]:
-    """``bench/plain_posts.py``: ``count`` POSTs to ``url`` from the mock's webhook client, in its own process."""
-    done = subprocess.run([sys.executable, str(PLAIN_POSTS), url, "--count", str(count)], capture_output=True,
-                          text=True, timeout=600, stdin=subprocess.DEVNULL)
+def _script(script: Path, *args: str) -> dict[str, Any]:
+    """Run one of the bench's helper scripts in its own process; returns the JSON line it prints."""
+    done = subprocess.run([sys.executable, str(script), *args], capture_output=True, text=True, timeout=600,
+                          stdin=subprocess.DEVNULL)
     if done.returncode != 0:
-        raise BenchError(f"bench/plain_posts.py exited {done.returncode}: {done.stderr[-500:]!r}")
+        raise BenchError(f"bench/{script.name} exited {done.returncode}: {done.stderr[-500:]!r}")
     result: dict[str, Any] = json.loads(done.stdout)
     return result
 
@@ -417,7 +420,7 @@ def _webhooks_failing(opts: Options) -> list[Figure]:
     n = opts.events
     with running_receiver(500) as receiver, running_mock(opts.log_dir, "webhooks-failing") as mock:
         _parked_events(mock, n)
-        plain = _plain_posts(receiver.url, n)
+        plain = _script(PLAIN_POSTS, receiver.url, "--count", str(n))
         received_before = receiver.received()
         if plain["statuses"] != {"500": n} or received_before != n:
             raise BenchError(f"plain POSTs: expected {n} answered 500, got {plain['statuses']} "
@@ -435,6 +438,7 @@ def _webhooks_failing(opts: Options) -> list[Figure]:
         raise BenchError(f"failing receiver: expected {n} dead deliveries and {attempts} attempts received, got "
                          f"{dead} dead and {received} received ({counts})")
     t_plain, cpu_plain = float(plain["seconds"]), float(plain["cpu_seconds"])
+    floor = float(_script(CHAIN_FLOOR, "--events", str(n), "--attempts", str(ATTEMPTS_PER_DELIVERY))["seconds"])
     beyond = seconds - attempts / n * t_plain
     beyond_cpu = cpu_chain - attempts / n * cpu_plain
     rate = attempts / seconds
@@ -443,6 +447,8 @@ def _webhooks_failing(opts: Options) -> list[Figure]:
     print(f"  {n:,} events to the 500 receiver: {attempts:,} attempts, {dead:,} dead, {seconds:.1f} s "
           f"({rate:,.0f} attempts/s; advance ran {ran['count']:,} jobs; mock CPU {cpu_chain:.1f} s); beyond the "
           f"network: {beyond:.1f} s wall, {beyond_cpu:.1f} s CPU")
+    print(f"  floor (bench/chain_floor.py): the {attempts:,} attempt rows and delivery statuses alone, one "
+          f"transaction per wave, no job, signature or HTTP: {floor:.2f} s = {floor / t_plain:.2f}x T_plain")
     judged = n == TARGET_EVENTS  # the target is for 10,000 events; another --events is reported, not judged
     target = f"<= 1/10 of T_plain ({t_plain / 10:.2f} s)"
     detail = {"attempts": attempts, "attempts_per_s": round(rate, 1), "dead": dead, "chain_s": round(seconds, 3),
@@ -458,6 +464,8 @@ def _webhooks_failing(opts: Options) -> list[Figure]:
                f"{beyond:.1f} s (CPU {beyond_cpu:.1f} s)",
                target if judged else f"({target} for {TARGET_EVENTS:,})", beyond <= t_plain / 10 if judged else None,
                round(beyond, 3), "s", detail, ratio=f"{beyond / t_plain:.2f}x T_plain (<= 0.1)"),
+        Figure(f"webhooks: floor beyond the network, the {attempts:,} attempt records alone, batched per wave",
+               f"{floor:.2f} s", "-", None, round(floor, 3), "s", ratio=f"{floor / t_plain:.2f}x T_plain"),
     ]
 
 
