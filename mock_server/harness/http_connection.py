@@ -46,7 +46,11 @@ class Connection:
         if url.scheme == "https":
             import ssl
 
-            sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            try:
+                sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host)
+            except OSError:  # ssl.SSLError is one: a failed handshake leaves no socket open
+                sock.close()
+                raise
         self.sock, self.authority = sock, url.netloc
         self.reusable = True
         self._buffer = bytearray()
