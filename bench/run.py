@@ -104,10 +104,12 @@ class Options:
 FIRST_API_PATH = "/v1/spv-requests"  # the partner API's first request loads its routes (see mock_server/app.py)
 CLI_CALLS = (("zest-mock --version", ("--version",)), ("zest-mock --help", ("--help",)),
              ("zest-mock clock show", ("clock", "show")))
+CLI_RUNS_PER_COLD_RUN = 3  # a CLI call is short: more runs than the cold start to hold its median still
 
 
 def cold_start(opts: Options) -> list[Figure]:
     runs, cpu, first_api = [], [], []
+    cli_runs = opts.cold_runs * CLI_RUNS_PER_COLD_RUN
     for i in range(opts.cold_runs):
         with running_mock(opts.log_dir, f"cold{i}") as mock:
             runs.append(mock.started_in_s)
@@ -117,7 +119,10 @@ def cold_start(opts: Options) -> list[Figure]:
             first_api.append(time.perf_counter() - mock.spawned_at)
         if i == 0:
             with running_mock(opts.log_dir, "cli") as mock:
-                cli = {label: _cli_seconds(args, mock.url, opts.cold_runs) for label, args in CLI_CALLS}
+                started = time.perf_counter()
+                mock.call("GET", "/_mock/clock")  # the mock's first control call loads its control plane
+                first_control = time.perf_counter() - started
+                cli = {label: _cli_seconds(args, mock.url, cli_runs) for label, args in CLI_CALLS}
     median = statistics.median(runs)
     print(f"  zest-mock: {', '.join(f'{r:.3f}' for r in runs)} s wall; CPU used by then: "
           f"{', '.join(f'{c:.2f}' for c in cpu)} s")
@@ -149,8 +154,12 @@ def cold_start(opts: Options) -> list[Figure]:
           f"{', '.join(f'{r:.3f}' for r in first_api)} s")
     figures = [cold, Figure("spawn to the first /v1 answer, right after the first 200 (median)", f"{first:.2f} s",
                             value=round(first, 4), unit="s")]
+    print(f"  zest-mock, its first control call (loads the control plane): {first_control * 1000:.0f} ms")
+    figures.append(Figure("first /_mock call of a fresh mock (its routes load with it)",
+                          f"{first_control * 1000:.0f} ms", value=round(first_control, 4), unit="s"))
     for label, seconds in cli.items():
-        print(f"  {label}: {seconds * 1000:.0f} ms (median of {opts.cold_runs})")
+        print(f"  {label}: {seconds * 1000:.0f} ms (median of {cli_runs}, against a mock already answering "
+              "control calls)")
         figures.append(Figure(f"{label} (median)", f"{seconds * 1000:.0f} ms",
                               f"<= 1/3 of the mock's cold start ({median / 3 * 1000:.0f} ms)", seconds <= median / 3,
                               round(seconds, 4), "s", ratio=f"{seconds / median:.2f}x cold start (<= 0.33)"))
