@@ -8,7 +8,7 @@ import contextlib
 import json
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -28,6 +28,12 @@ class Script:
         self.requests: list[tuple[list[str], bytes]] = []
         self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
+
+    def __enter__(self) -> Script:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.listener.close()
 
     def _serve(self) -> None:
         while True:
@@ -57,15 +63,6 @@ class Script:
         return True
 
 
-@contextlib.contextmanager
-def scripted(handler: Handler) -> Iterator[Script]:
-    script = Script(handler)
-    try:
-        yield script
-    finally:
-        script.listener.close()
-
-
 def answering(*answers: bytes, then_close: bool = False) -> Handler:
     """Answer each request on a connection with the next of ``answers`` (cycling), keeping the connection open."""
 
@@ -87,7 +84,7 @@ def ok(body: dict[str, object], *extra: str) -> bytes:
 
 
 def test_a_request_is_sent_as_http_1_1_with_its_json_body_and_the_connection_is_kept() -> None:
-    with scripted(answering(ok({"now": "t"}))) as server, ControlClient(server.url) as client:
+    with Script(answering(ok({"now": "t"}))) as server, ControlClient(server.url) as client:
         assert client.advance(60) == {"now": "t"}
         assert client.clock() == {"now": "t"}
         assert client.reset() == {"now": "t"}
@@ -103,7 +100,7 @@ def test_a_request_is_sent_as_http_1_1_with_its_json_body_and_the_connection_is_
 def test_a_chunked_answer_is_joined_past_extensions_and_trailers() -> None:
     chunked = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                b"5;name=value\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\nTrailer-Field: x\r\n\r\n")
-    with scripted(answering(chunked)) as server, ControlClient(server.url) as client:
+    with Script(answering(chunked)) as server, ControlClient(server.url) as client:
         assert client.state() == {"a": 1}
         assert client.state() == {"a": 1}
     assert server.connections == 1
@@ -111,27 +108,27 @@ def test_a_chunked_answer_is_joined_past_extensions_and_trailers() -> None:
 
 def test_an_answer_without_a_length_ends_with_the_connection_and_the_next_call_opens_another() -> None:
     unframed = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n{"framed": false}'
-    with scripted(answering(unframed, then_close=True)) as server, ControlClient(server.url) as client:
+    with Script(answering(unframed, then_close=True)) as server, ControlClient(server.url) as client:
         assert client.state() == {"framed": False}
         assert client.state() == {"framed": False}
     assert server.connections == 2
 
 
 def test_connection_close_is_honoured() -> None:
-    with scripted(answering(ok({"n": 1}, "connection: close"))) as server, ControlClient(server.url) as client:
+    with Script(answering(ok({"n": 1}, "connection: close"))) as server, ControlClient(server.url) as client:
         assert client.state() == {"n": 1}
         assert client.state() == {"n": 1}
     assert server.connections == 2
 
 
 def test_an_interim_1xx_answer_is_skipped() -> None:
-    with scripted(answering(b"HTTP/1.1 100 Continue\r\n\r\n" + ok({"after": "continue"}))) as server, \
+    with Script(answering(b"HTTP/1.1 100 Continue\r\n\r\n" + ok({"after": "continue"}))) as server, \
             ControlClient(server.url) as client:
         assert client.state() == {"after": "continue"}
 
 
 def test_a_kept_alive_connection_the_server_closed_meanwhile_is_replaced_without_an_error() -> None:
-    with scripted(answering(ok({"n": 1}), then_close=True)) as server, ControlClient(server.url) as client:
+    with Script(answering(ok({"n": 1}), then_close=True)) as server, ControlClient(server.url) as client:
         assert client.state() == {"n": 1}  # the server closes after answering, without saying so
         assert client.state() == {"n": 1}
     assert server.connections == 2
@@ -141,7 +138,7 @@ def test_a_fresh_connection_closed_before_an_answer_is_unreachable() -> None:
     def hang_up(conn: socket.socket, script: Script) -> None:
         script.read_request(conn)
 
-    with scripted(hang_up) as server, ControlClient(server.url) as client:
+    with Script(hang_up) as server, ControlClient(server.url) as client:
         with pytest.raises(MockUnreachable, match="the connection closed before an answer"):
             client.state()
 
@@ -154,7 +151,7 @@ def test_a_fresh_connection_closed_before_an_answer_is_unreachable() -> None:
     (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n", "not an HTTP/1.1 answer: chunk size b'zz'"),
 ])
 def test_a_malformed_answer_is_unreachable_with_what_was_wrong(answer: bytes, reason: str) -> None:
-    with scripted(answering(answer, then_close=True)) as server, ControlClient(server.url) as client:
+    with Script(answering(answer, then_close=True)) as server, ControlClient(server.url) as client:
         with pytest.raises(MockUnreachable) as refused:
             client.state()
     assert refused.value.reason == reason
@@ -167,7 +164,7 @@ def test_an_answer_that_never_comes_times_out() -> None:
         script.read_request(conn)
         held.wait(30)
 
-    with scripted(silent) as server, ControlClient(server.url, timeout=0.2) as client:
+    with Script(silent) as server, ControlClient(server.url, timeout=0.2) as client:
         with pytest.raises(MockUnreachable) as refused:
             client.state()
         held.set()
@@ -177,7 +174,7 @@ def test_an_answer_that_never_comes_times_out() -> None:
 def test_a_non_2xx_answer_is_refused_and_a_non_json_one_is_an_error() -> None:
     refusal = json.dumps({"code": "not_found", "detail": "no such thing"}).encode()
     not_found = b"HTTP/1.1 404 Not Found\r\ncontent-length: %d\r\n\r\n%s" % (len(refusal), refusal)
-    with scripted(answering(not_found, b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n<html>")) as server, \
+    with Script(answering(not_found, b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\n<html>")) as server, \
             ControlClient(server.url) as client:
         with pytest.raises(ControlError, match="404 not_found: no such thing"):
             client.state()
