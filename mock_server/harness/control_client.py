@@ -239,22 +239,22 @@ class ControlClient:
         return response.status_code, response.reason_phrase, response.content
 
     def _send_socket(self, method: str, target: str, body: bytes | None, timeout: float) -> tuple[int, str, bytes]:
-        from mock_server.harness import http_connection as wire  # here, not at the top: a CLI's --help needs none
+        from mock_server.harness import http_connection  # here, not at the top: a CLI's --help needs none
 
         url = urlsplit(self.base_url)
         while True:
-            conn: wire.Connection | None = getattr(self._local, "conn", None)
+            conn: http_connection.Connection | None = getattr(self._local, "conn", None)
             reused = conn is not None  # a kept-alive connection the server may have closed meanwhile
             try:
                 if conn is None:
-                    conn = self._local.conn = wire.Connection(url, _CONNECT_TIMEOUT)
+                    conn = self._local.conn = http_connection.Connection(url, _CONNECT_TIMEOUT)
                     with self._lock:
                         self._opened.append(conn)
                 answer = conn.exchange(method, url.path + target, body, timeout)
                 if not conn.reusable:
                     self._drop(conn)
                 return answer
-            except (wire.ClosedBeforeAnswer, BrokenPipeError, ConnectionResetError) as exc:
+            except (http_connection.ClosedBeforeAnswer, BrokenPipeError, ConnectionResetError) as exc:
                 self._drop(conn)
                 if not reused:
                     raise MockUnreachable(self.base_url, str(exc) or type(exc).__name__) from exc
