@@ -5,6 +5,8 @@ settings nor a socket (see ``mock_server.cli``)."""
 
 from __future__ import annotations
 
+import errno
+import functools
 import gc
 import sys
 from typing import TYPE_CHECKING
@@ -49,8 +51,6 @@ def serve(**options: object) -> None:
     gc.disable()  # imports allocate what lives as long as the process: no collector passes over them
     try:
         settings = _settings(options)
-        import functools
-
         import uvicorn
 
         from mock_server.app import create_app
@@ -102,7 +102,6 @@ def _refuse_a_busy_port(host: str, port: int) -> None:
 
     Other bind problems (an address that is not this machine's, say) are left to uvicorn to report.
     """
-    import errno
     import socket
 
     try:
