@@ -7,10 +7,10 @@ key, in their order, and only those few are tried, so the first route that match
 A path no indexed route matches (a 404, a trailing slash to redirect), and any request under a ``root_path``, goes
 through Starlette's scan unchanged.
 
-Routes can also be ``deferred``: a group of routes under one first path segment (``_mock``: the control plane) is
-built by its loader on the first request under that segment, and appended then, so the modules behind it are
-imported on first use, not at start. The groups are disjoint by that segment, so appending them later picks the
-same route as declaring them at once.
+Routes can also be ``deferred``: a group of routes under one first path segment (``v1``: the partner API,
+``_mock``: the control plane) is built by its loader on the first request under that segment, and appended then,
+so the modules behind it are imported on first use, not at start. The groups are disjoint by that segment, so
+appending them later picks the same route as declaring them at once.
 """
 
 from __future__ import annotations
